@@ -1,0 +1,46 @@
+# Two commands do all set-up: `make demo` and `make test`. Both create .venv when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_PROJECT_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+
+.PHONY: setup demo build summary test lint docs bench clean
+
+setup: $(STAMP)
+
+# Reinstall only when the dependency list changes, so repeated runs are fast.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/cartcast build
+
+build: setup
+	$(BIN)/dbt build
+
+summary: setup
+	$(BIN)/cartcast summary
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+docs: setup
+	$(BIN)/dbt docs generate
+
+bench: setup
+	$(BIN)/python bench/features.py --quick
+
+clean:
+	rm -rf warehouse target logs

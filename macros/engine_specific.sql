@@ -1,0 +1,81 @@
+{#-
+  Every piece of engine-specific SQL lives here, behind a macro with a portable name.
+  Models call these instead of DuckDB functions, so moving to Spark or Trino means adding
+  a dispatch implementation in this file, not editing models.
+-#}
+
+{# The moment rows are judged against ("future time"). A fixed var makes reruns reproducible. #}
+{% macro cartcast_now() -%}
+    {%- if var('cartcast_now', none) -%}
+        cast('{{ var("cartcast_now") }}' as timestamp)
+    {%- else -%}
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro parse_timestamp(expr) -%}
+    {{ return(adapter.dispatch('parse_timestamp', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__parse_timestamp(expr) -%}
+    coalesce(
+        try_cast({{ expr }} as timestamp),
+        try_strptime({{ expr }}, '%m/%d/%Y %H:%M'),
+        try_strptime({{ expr }}, '%d/%m/%Y %H:%M')
+    )
+{%- endmacro %}
+
+{# Naive local wall-clock time in `tz` -> naive UTC timestamp. #}
+{% macro local_to_utc(expr, tz) -%}
+    {{ return(adapter.dispatch('local_to_utc', 'cartcast')(expr, tz)) }}
+{%- endmacro %}
+{% macro default__local_to_utc(expr, tz) -%}
+    cast(timezone('UTC', timezone('{{ tz }}', {{ expr }})) as timestamp)
+{%- endmacro %}
+
+{% macro epoch_seconds_to_timestamp(expr) -%}
+    {{ return(adapter.dispatch('epoch_seconds_to_timestamp', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__epoch_seconds_to_timestamp(expr) -%}
+    make_timestamp(cast({{ expr }} as bigint) * 1000000)
+{%- endmacro %}
+
+{# Stable row fingerprint of raw values, used to find exact duplicates and as a row key. #}
+{% macro row_fingerprint(columns) -%}
+    md5(concat_ws('|', {% for c in columns %}coalesce(cast({{ c }} as varchar), '<null>'){% if not loop.last %}, {% endif %}{% endfor %}))
+{%- endmacro %}
+
+{% macro is_weekend(expr) -%}
+    {{ return(adapter.dispatch('is_weekend', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__is_weekend(expr) -%}
+    (isodow({{ expr }}) in (6, 7))
+{%- endmacro %}
+
+{# Seconds between two timestamps as a double (exact for second-resolution data). #}
+{% macro days_between(start_expr, end_expr) -%}
+    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 86400.0)
+{%- endmacro %}
+{% macro minutes_between(start_expr, end_expr) -%}
+    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 60.0)
+{%- endmacro %}
+
+{# An ordered list aggregate. sqlglot changes the meaning of these when transpiling. #}
+{% macro ordered_list_agg(expr, order_by) -%}
+    {{ return(adapter.dispatch('ordered_list_agg', 'cartcast')(expr, order_by)) }}
+{%- endmacro %}
+{% macro default__ordered_list_agg(expr, order_by) -%}
+    list({{ expr }} order by {{ order_by }})
+{%- endmacro %}
+
+{# A regular grid of timestamps from start to end inclusive, every `step_seconds`. #}
+{% macro timestamp_grid(start_expr, end_expr, step_seconds, column_name) -%}
+    {{ return(adapter.dispatch('timestamp_grid', 'cartcast')(start_expr, end_expr, step_seconds, column_name)) }}
+{%- endmacro %}
+{% macro default__timestamp_grid(start_expr, end_expr, step_seconds, column_name) -%}
+    select cast(g.generate_series as timestamp) as {{ column_name }}
+    from generate_series(
+        cast({{ start_expr }} as timestamp),
+        cast({{ end_expr }} as timestamp),
+        to_seconds({{ step_seconds }})
+    ) as g
+{%- endmacro %}

@@ -1,0 +1,106 @@
+{{ config(materialized='external', format='parquet') }}
+{#-
+  Clickstream features per user at each snapshot, for users active in the
+  `event_active_window_minutes` before `as_of`, from their events in that window only
+  (strictly before `as_of`). The bounded window keeps the build linear in events.
+-#}
+{%- set active = var('event_active_window_minutes') -%}
+with
+
+calendar as (
+
+    select * from {{ ref('int_event_snapshot_calendar') }}
+
+),
+
+events as (
+
+    select * from {{ ref('int_events_sessionized') }}
+
+),
+
+history as (
+
+    select
+        calendar.as_of,
+        events.*,
+        {{ minutes_between('events.occurred_at', 'calendar.as_of') }} as minutes_before_as_of
+    from calendar
+    inner join events
+        on events.occurred_at < calendar.as_of
+        and events.occurred_at >= {{ dbt.dateadd('minute', -1 * active, 'calendar.as_of') }}
+
+),
+
+sessions_as_of as (
+
+    select
+        user_id,
+        as_of,
+        session_id,
+        {{ minutes_between('min(occurred_at)', 'max(occurred_at)') }} as session_minutes
+    from history
+    group by user_id, as_of, session_id
+
+),
+
+session_stats as (
+
+    select
+        user_id,
+        as_of,
+        count(*) as sessions,
+        avg(session_minutes) as avg_session_minutes
+    from sessions_as_of
+    group by user_id, as_of
+
+),
+
+event_stats as (
+
+    select
+        user_id,
+        as_of,
+        {% for w in [5, 15, active] %}
+        {% for t, name in [('view', 'views'), ('cart', 'carts'), ('favorite', 'favorites'), ('purchase', 'purchases')] %}
+        sum(case when event_type = '{{ t }}' and minutes_before_as_of <= {{ w }} then 1 else 0 end)
+            as {{ name }}_{{ w }}m,
+        {% endfor %}
+        {% endfor %}
+        count(distinct product_id) as distinct_items,
+        count(distinct category_id) as distinct_categories,
+        min(minutes_before_as_of) as minutes_since_last_event,
+        min(case when event_type = 'cart' then minutes_before_as_of end)
+            as minutes_since_last_cart,
+        count(*) as events
+    from history
+    group by user_id, as_of
+
+),
+
+final as (
+
+    select
+        event_stats.user_id,
+        event_stats.as_of,
+        {% for w in [5, 15, active] %}
+        {% for name in ['views', 'carts', 'favorites', 'purchases'] %}
+        event_stats.{{ name }}_{{ w }}m,
+        {% endfor %}
+        {% endfor %}
+        event_stats.distinct_items,
+        event_stats.distinct_categories,
+        event_stats.events,
+        session_stats.sessions,
+        round(session_stats.avg_session_minutes, 6) as avg_session_minutes,
+        round(event_stats.minutes_since_last_event, 6) as minutes_since_last_event,
+        round(event_stats.minutes_since_last_cart, 6) as minutes_since_last_cart
+    from event_stats
+    inner join session_stats
+        on event_stats.user_id = session_stats.user_id
+        and event_stats.as_of = session_stats.as_of
+
+)
+
+select * from final
+order by as_of, user_id

@@ -1,0 +1,101 @@
+{#-
+  Every raw line, typed, fingerprinted and judged. Staging and quarantine both read this,
+  so a raw row ends in exactly one place: used, quarantined (with a reason) or a removed
+  exact duplicate.
+-#}
+with
+
+source as (
+
+    select * from {{ source('online_retail', 'invoice_lines') }}
+
+),
+
+raw_text as (
+
+    select
+        nullif(trim(cast(InvoiceNo as varchar)), '') as raw_invoice_no,
+        nullif(trim(cast(StockCode as varchar)), '') as raw_stock_code,
+        nullif(trim(cast(Description as varchar)), '') as raw_description,
+        nullif(trim(cast(Quantity as varchar)), '') as raw_quantity,
+        nullif(trim(cast(InvoiceDate as varchar)), '') as raw_invoice_date,
+        nullif(trim(cast(UnitPrice as varchar)), '') as raw_unit_price,
+        -- spreadsheets often turn customer numbers into "17850.0"
+        regexp_replace(nullif(trim(cast(CustomerID as varchar)), ''), '\.0+$', '') as raw_customer_id,
+        nullif(trim(cast(Country as varchar)), '') as raw_country
+    from source
+
+),
+
+typed as (
+
+    select
+        *,
+        {{ row_fingerprint(['raw_invoice_no', 'raw_stock_code', 'raw_description', 'raw_quantity',
+                            'raw_invoice_date', 'raw_unit_price', 'raw_customer_id', 'raw_country']) }}
+            as row_fingerprint,
+        try_cast(raw_quantity as bigint) as quantity,
+        try_cast(raw_unit_price as double) as unit_price,
+        {{ local_to_utc(parse_timestamp('raw_invoice_date'), var('online_retail_timezone')) }}
+            as ordered_at
+    from raw_text
+
+),
+
+fingerprinted as (
+
+    select
+        *,
+        row_number() over (partition by row_fingerprint order by row_fingerprint) as copy_number
+    from typed
+
+),
+
+judged as (
+
+    select
+        *,
+        case
+            when raw_invoice_no is null then 'missing_order_id'
+            when raw_invoice_no like 'A%' then 'accounting_adjustment'
+            when raw_stock_code is null then 'missing_product_id'
+            when raw_invoice_date is null then 'missing_time'
+            when ordered_at is null then 'unparseable_time'
+            when ordered_at < cast('{{ var("min_valid_time") }}' as timestamp) then 'time_too_old'
+            when ordered_at > {{ cartcast_now() }} then 'future_time'
+            when quantity is null then 'unparseable_quantity'
+            when quantity = 0 then 'zero_quantity'
+            when abs(quantity) > {{ var('max_abs_quantity') }} then 'absurd_quantity'
+            when unit_price is null then 'unparseable_price'
+            when unit_price <= 0 then 'non_positive_price'
+            when raw_customer_id is null then 'missing_customer_id'
+            when raw_invoice_no like 'C%' and quantity > 0 then 'positive_quantity_on_cancellation'
+            when raw_invoice_no not like 'C%' and quantity < 0 then 'negative_quantity_not_cancellation'
+        end as quarantine_reason
+    from fingerprinted
+
+),
+
+final as (
+
+    select
+        row_fingerprint,
+        copy_number,
+        copy_number > 1 as is_removed_duplicate,
+        case when copy_number = 1 then quarantine_reason end as quarantine_reason,
+        raw_invoice_no,
+        raw_stock_code,
+        raw_description,
+        raw_quantity,
+        raw_invoice_date,
+        raw_unit_price,
+        raw_customer_id,
+        raw_country,
+        quantity,
+        unit_price,
+        ordered_at
+    from judged
+
+)
+
+select * from final

@@ -1,0 +1,87 @@
+{#- Every raw event, typed, fingerprinted and judged (see base_online_retail__invoice_lines). -#}
+with
+
+source as (
+
+    select * from {{ source('taobao', 'user_behavior') }}
+
+),
+
+raw_text as (
+
+    select
+        nullif(trim(cast(user_id as varchar)), '') as raw_user_id,
+        nullif(trim(cast(item_id as varchar)), '') as raw_item_id,
+        nullif(trim(cast(category_id as varchar)), '') as raw_category_id,
+        nullif(lower(trim(cast(behavior_type as varchar))), '') as raw_behavior_type,
+        nullif(trim(cast(ts as varchar)), '') as raw_ts
+    from source
+
+),
+
+typed as (
+
+    select
+        *,
+        {{ row_fingerprint(['raw_user_id', 'raw_item_id', 'raw_category_id', 'raw_behavior_type', 'raw_ts']) }}
+            as row_fingerprint,
+        case raw_behavior_type
+            when 'pv' then 'view'
+            when 'cart' then 'cart'
+            when 'fav' then 'favorite'
+            when 'buy' then 'purchase'
+        end as event_type,
+        case
+            when try_cast(raw_ts as bigint) between 0 and 253402300799
+                then {{ epoch_seconds_to_timestamp('try_cast(raw_ts as bigint)') }}
+        end as occurred_at
+    from raw_text
+
+),
+
+fingerprinted as (
+
+    select
+        *,
+        row_number() over (partition by row_fingerprint order by row_fingerprint) as copy_number
+    from typed
+
+),
+
+judged as (
+
+    select
+        *,
+        case
+            when raw_user_id is null then 'missing_user_id'
+            when raw_behavior_type is null then 'missing_event_type'
+            when event_type is null then 'unknown_event_type'
+            when raw_ts is null then 'missing_time'
+            when occurred_at is null then 'unparseable_time'
+            when occurred_at < cast('{{ var("min_valid_time") }}' as timestamp) then 'time_too_old'
+            when occurred_at > {{ cartcast_now() }} then 'future_time'
+            when raw_item_id is null then 'missing_product_id'
+        end as quarantine_reason
+    from fingerprinted
+
+),
+
+final as (
+
+    select
+        row_fingerprint,
+        copy_number,
+        copy_number > 1 as is_removed_duplicate,
+        case when copy_number = 1 then quarantine_reason end as quarantine_reason,
+        raw_user_id,
+        raw_item_id,
+        raw_category_id,
+        raw_behavior_type,
+        raw_ts,
+        event_type,
+        occurred_at
+    from judged
+
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""DuckDB functions that let plain SQL call cartcast models (filled in by the scoring work)."""
