@@ -126,11 +126,11 @@ final as (
         -- floats are rounded so that parallel sums give bit-identical reruns
         round(aggregated.recency_days, 6) as recency_days,
         round(aggregated.tenure_days, 6) as tenure_days,
-        aggregated.orders_7d,
-        aggregated.orders_30d,
-        aggregated.orders_90d,
-        aggregated.orders_365d,
-        aggregated.orders_lifetime,
+        cast(aggregated.orders_7d as bigint) as orders_7d,
+        cast(aggregated.orders_30d as bigint) as orders_30d,
+        cast(aggregated.orders_90d as bigint) as orders_90d,
+        cast(aggregated.orders_365d as bigint) as orders_365d,
+        cast(aggregated.orders_lifetime as bigint) as orders_lifetime,
         cast(aggregated.spend_7d as double) as spend_7d,
         cast(aggregated.spend_30d as double) as spend_30d,
         cast(aggregated.spend_90d as double) as spend_90d,
@@ -139,7 +139,7 @@ final as (
         round(cast(coalesce(
             aggregated.gross_spend_lifetime / nullif(aggregated.orders_lifetime, 0), 0
         ) as double), 6) as avg_order_value,
-        coalesce(distinct_products.distinct_products, 0) as distinct_products,
+        cast(coalesce(distinct_products.distinct_products, 0) as bigint) as distinct_products,
         round(coalesce(aggregated.avg_basket_lines, 0), 6) as avg_basket_lines,
         round(coalesce(aggregated.avg_basket_items, 0), 6) as avg_basket_items,
         round(aggregated.cancelled_orders_lifetime * 1.0 / aggregated.all_orders_lifetime, 6)

@@ -16,7 +16,7 @@ orders as (
         min(status) as status,
         min(country) as country,
         count(*) as line_count,
-        sum(quantity) as item_count,
+        cast(sum(quantity) as bigint) as item_count,
         sum(line_amount) as net_amount,
         max(case when is_merchandise then 1 else 0 end) = 1 as has_merchandise
     from order_lines

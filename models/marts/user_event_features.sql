@@ -85,13 +85,13 @@ final as (
         event_stats.as_of,
         {% for w in [5, 15, active] %}
         {% for name in ['views', 'carts', 'favorites', 'purchases'] %}
-        event_stats.{{ name }}_{{ w }}m,
+        cast(event_stats.{{ name }}_{{ w }}m as bigint) as {{ name }}_{{ w }}m,
         {% endfor %}
         {% endfor %}
-        event_stats.distinct_items,
-        event_stats.distinct_categories,
-        event_stats.events,
-        session_stats.sessions,
+        cast(event_stats.distinct_items as bigint) as distinct_items,
+        cast(event_stats.distinct_categories as bigint) as distinct_categories,
+        cast(event_stats.events as bigint) as events,
+        cast(session_stats.sessions as bigint) as sessions,
         round(session_stats.avg_session_minutes, 6) as avg_session_minutes,
         round(event_stats.minutes_since_last_event, 6) as minutes_since_last_event,
         round(event_stats.minutes_since_last_cart, 6) as minutes_since_last_cart
