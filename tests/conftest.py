@@ -12,9 +12,13 @@ from cartcast.paths import PROJECT_DIR, Warehouse
 
 # A fixed "now" keeps the future-time rule, and so every table, reproducible across runs.
 FIXED_NOW = "2026-01-01 00:00:00"
+# Seeds and models without the data and unit tests: for tests that build several times.
+BUILD_ONLY = ("build", "--exclude", "resource_type:test", "resource_type:unit_test")
 
 
-def build_warehouse(root: Path, dbt_vars: dict | None = None, args: tuple = ("build",)) -> Warehouse:
+def build_warehouse(
+    root: Path, dbt_vars: dict | None = None, args: tuple = ("build",)
+) -> Warehouse:
     """`dbt build` into a fresh warehouse below `root`."""
     warehouse = Warehouse.under(root)
     run_dbt(list(args), warehouse, {"cartcast_now": FIXED_NOW, **(dbt_vars or {})}, work_dir=root)
@@ -39,4 +43,52 @@ def raw_paths() -> dict[str, Path]:
     return {
         "online_retail": PROJECT_DIR / "data/raw/online_retail/online_retail.csv.gz",
         "taobao": PROJECT_DIR / "data/raw/taobao/user_behavior_sample.csv.gz",
+    }
+
+
+def online_retail_var(path: Path) -> str:
+    return f"read_csv('{path}', header=true, all_varchar=true)"
+
+
+def taobao_var(path: Path) -> str:
+    return (
+        f"read_csv('{path}', header=false, all_varchar=true, "
+        "names=['user_id','item_id','category_id','behavior_type','ts'])"
+    )
+
+
+def write_real_subset(
+    raw_paths: dict[str, Path], out_dir: Path, every_nth_customer: int = 12
+) -> dict[str, Path]:
+    """A small, deterministic slice of the real data: every line of every n-th customer
+    (plus guest lines of the same invoices' days), and the first 20 minutes of clickstream."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    orders = out_dir / "online_retail_subset.csv"
+    events = out_dir / "taobao_subset.csv"
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        copy (
+            select * from read_csv('{raw_paths["online_retail"]}', header=true, all_varchar=true)
+            where CustomerID is null and InvoiceNo like '5363%'
+               or try_cast(CustomerID as bigint) % {every_nth_customer} = 0
+        ) to '{orders}' (header true)
+        """
+    )
+    con.execute(
+        f"""
+        copy (
+            select * from read_csv('{raw_paths["taobao"]}', header=false, all_varchar=true)
+            where try_cast(column4 as bigint) < 1511658000 + 20 * 60
+        ) to '{events}' (header false)
+        """
+    )
+    con.close()
+    return {"online_retail": orders, "taobao": events}
+
+
+def subset_vars(paths: dict[str, Path]) -> dict[str, str]:
+    return {
+        "online_retail_invoice_lines": online_retail_var(paths["online_retail"]),
+        "taobao_user_behavior": taobao_var(paths["taobao"]),
     }
