@@ -30,9 +30,13 @@ def build(
 @app.command()
 def summary() -> None:
     """Print rows in, rows quarantined by reason, customers, snapshots and features."""
-    from cartcast.summary import load_summary, render_summary
+    from cartcast.summary import WarehouseNotBuilt, load_summary, render_summary
 
-    typer.echo(render_summary(load_summary(Warehouse.from_env())))
+    try:
+        typer.echo(render_summary(load_summary(Warehouse.from_env())))
+    except WarehouseNotBuilt as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -41,11 +45,29 @@ def generate(
     customers: int = typer.Option(10_000, min=1, help="How many customers."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
     file_format: str = typer.Option("csv", "--format", help="csv (gzip) or parquet."),
+    events: int | None = typer.Option(
+        None, min=0, help="Clickstream events in all (default: 100 per customer)."
+    ),
+    event_users: int | None = typer.Option(
+        None, min=1, help="Clickstream users (default: the customers, or 1 per 100 events)."
+    ),
+    event_days: float = typer.Option(9.0, min=0.05, help="Days the clickstream spans."),
 ) -> None:
-    """Write synthetic orders and events in the raw formats, for benchmarks and scale tests."""
+    """Write synthetic orders and events in the raw formats, for benchmarks and scale tests.
+
+    About 126 order lines per customer (the real data has 124, guest lines included).
+    """
     from cartcast.generate import generate as generate_files
 
-    written = generate_files(out, customers=customers, seed=seed, file_format=file_format)
+    written = generate_files(
+        out,
+        customers=customers,
+        seed=seed,
+        file_format=file_format,
+        events=events,
+        event_users=event_users,
+        event_days=event_days,
+    )
     for name, path in written.items():
         typer.echo(f"{name}: {path}")
 

@@ -86,8 +86,5 @@ def render_summary(s: LoadSummary) -> str:
         f"labelled customer snapshots: {s.labelled_rows:,}"
     )
     lines.append(f"clickstream users: {s.users:,}   event snapshots: {s.event_snapshots}")
-    lines.append(
-        "features: "
-        + ", ".join(f"{mart} {n}" for mart, n in s.features.items())
-    )
+    lines.append("features: " + ", ".join(f"{mart} {n}" for mart, n in s.features.items()))
     return "\n".join(lines)
