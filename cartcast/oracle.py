@@ -8,6 +8,7 @@ It also serves as a performance peer for the warehouse in the benchmark.
 from __future__ import annotations
 
 import csv
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,8 +26,14 @@ RETAIL_COLUMNS = [
     "CustomerID",
     "Country",
 ]
+# What "trimmed" removes, as in the SQL staging models.
+WHITESPACE = " \t\r\n"
 TAOBAO_COLUMNS = ["user_id", "item_id", "category_id", "behavior_type", "ts"]
 NON_MERCHANDISE_SEED = PROJECT_DIR / "seeds/non_merchandise_stock_codes.csv"
+
+# The warehouse keys a line by md5 of its raw values joined like this (`order_line_id`).
+NULL_TOKEN = "<null>"
+RAW_SEPARATOR = "|"
 
 LOCAL_TIMEZONE = "Europe/London"
 OLDEST_PLAUSIBLE = datetime(2000, 1, 1)
@@ -40,7 +47,12 @@ DAY_US = 86_400 * 1_000_000
 MINUTE_US = 60 * 1_000_000
 
 EVENT_TYPES = {"pv": "view", "cart": "cart", "fav": "favorite", "buy": "purchase"}
-EVENT_COUNT_NAMES = {"view": "views", "cart": "carts", "favorite": "favorites", "purchase": "purchases"}
+EVENT_COUNT_NAMES = {
+    "view": "views",
+    "cart": "carts",
+    "favorite": "favorites",
+    "purchase": "purchases",
+}
 
 CUSTOMER_FEATURE_COLUMNS = [
     "customer_id",
@@ -114,13 +126,15 @@ def _scan_raw(source: Source, columns: list[str], *, has_header: bool) -> pl.Laz
 
 def _trimmed(column: str) -> pl.Expr:
     """Trimmed text, with the empty string read as missing."""
-    value = pl.col(column).str.strip_chars()
+    value = pl.col(column).str.strip_chars(WHITESPACE)
     return pl.when(value == "").then(None).otherwise(value).alias(column)
 
 
-def _dedupe(raw: pl.LazyFrame, columns: list[str]) -> tuple[pl.DataFrame, int]:
-    """Kept copies of the trimmed rows, and how many exact duplicates were dropped."""
-    trimmed = raw.select(_trimmed(c) for c in columns)
+def _dedupe(
+    raw: pl.LazyFrame, columns: list[str], normalise: dict[str, pl.Expr] | None = None
+) -> tuple[pl.DataFrame, int]:
+    """Kept copies of the trimmed (and normalised) rows, and how many duplicates were dropped."""
+    trimmed = raw.select(_trimmed(c) for c in columns).with_columns(**(normalise or {}))
     counted = trimmed.group_by(columns).len("copies").collect()
     removed = int(counted["copies"].sum()) - counted.height
     return counted.drop("copies"), removed
@@ -143,9 +157,7 @@ def _first_matching(rules: list[tuple[pl.Expr, str]]) -> pl.Expr:
 
 def _round_floats(frame: pl.LazyFrame) -> pl.LazyFrame:
     floats = [name for name, dtype in frame.collect_schema().items() if dtype == pl.Float64]
-    return frame.with_columns(
-        pl.col(floats).round(FLOAT_DECIMALS, mode="half_away_from_zero")
-    )
+    return frame.with_columns(pl.col(floats).round(FLOAT_DECIMALS, mode="half_away_from_zero"))
 
 
 def _days(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
@@ -163,14 +175,28 @@ def _minutes(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
 
 def _parse_local_time(text: pl.Expr, timezone: str) -> pl.Expr:
     """InvoiceDate in its accepted layouts, read as local wall time and moved to naive UTC."""
-    formats = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M"]
+    formats = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M"]
     local = pl.coalesce(
         text.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True) for fmt in formats
     )
+
+    def to_utc(wall: pl.Expr) -> pl.Expr:
+        # A wall time that occurs twice (autumn) is read in standard time, the later instant.
+        return (
+            wall.dt.replace_time_zone(timezone, ambiguous="latest", non_existent="null")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None)
+        )
+
+    # A wall time skipped in spring is read with the offset in force before the change.
+    hour = pl.duration(hours=1)
+    return pl.coalesce(to_utc(local), to_utc(local - hour) + hour)
+
+
+def _parse_money(text: pl.Expr) -> pl.Expr:
+    """Text to an exact 4-place amount, rounding half away from zero like a SQL decimal cast."""
     return (
-        local.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-        .dt.replace_time_zone(None)
+        text.cast(pl.Decimal(38, 12), strict=False).round(4, mode="half_away_from_zero").cast(MONEY)
     )
 
 
@@ -184,16 +210,20 @@ def _stage_order_lines(
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split the raw invoice lines into used lines, quarantined rows and a duplicate count."""
     raw = _scan_raw(invoice_lines, RETAIL_COLUMNS, has_header=True)
-    kept, duplicates_removed = _dedupe(raw, RETAIL_COLUMNS)
+    # Spreadsheets turn customer numbers into "17850.0"; that is the same customer, and the
+    # same raw row, as "17850".
+    kept, duplicates_removed = _dedupe(
+        raw, RETAIL_COLUMNS, {"CustomerID": pl.col("CustomerID").str.replace(r"\.0+$", "")}
+    )
 
     invoice = pl.col("InvoiceNo")
     quantity = pl.col("quantity")
     is_cancellation = invoice.str.starts_with("C")
     parsed = kept.lazy().with_columns(
-        customer_id=pl.col("CustomerID").str.replace(r"\.0+$", ""),
+        customer_id=pl.col("CustomerID"),
         ordered_at=_parse_local_time(pl.col("InvoiceDate"), timezone),
         quantity=pl.col("Quantity").cast(pl.Int64, strict=False),
-        unit_price=pl.col("UnitPrice").cast(MONEY, strict=False),
+        unit_price=_parse_money(pl.col("UnitPrice")),
     )
     reason = _first_matching(
         [
@@ -235,8 +265,22 @@ def _stage_order_lines(
         unit_price=pl.col("unit_price"),
         line_amount=(quantity * pl.col("unit_price")).cast(MONEY),
         is_merchandise=~pl.col("StockCode").str.to_uppercase().is_in(non_merchandise),
+        raw_row=_raw_row_text(RETAIL_COLUMNS),
     )
     return used, quarantine, duplicates_removed
+
+
+def _raw_row_text(columns: list[str]) -> pl.Expr:
+    """The raw values joined into one string: what the warehouse fingerprints as a line key."""
+    return pl.concat_str(
+        [pl.col(c).fill_null(NULL_TOKEN) for c in columns], separator=RAW_SEPARATOR
+    )
+
+
+def _md5(texts: pl.Series) -> pl.Series:
+    return pl.Series(
+        texts.name, [hashlib.md5(t.encode()).hexdigest() for t in texts], dtype=pl.String
+    )
 
 
 def _snake(name: str) -> str:
@@ -258,10 +302,12 @@ def _orders(lines: pl.LazyFrame) -> pl.LazyFrame:
     orders = (
         lines.group_by("order_id")
         .agg(
-            customer_id=pl.col("customer_id").first(),
+            # An invoice's lines share customer, status and country in practice; min() only
+            # makes the choice deterministic if a file ever disagrees with itself.
+            customer_id=pl.col("customer_id").min(),
             ordered_at=pl.col("ordered_at").min(),
-            status=pl.col("status").first(),
-            country=pl.col("country").first(),
+            status=pl.col("status").min(),
+            country=pl.col("country").min(),
             line_count=pl.len(),
             item_count=pl.col("quantity").sum(),
             net_amount=pl.col("line_amount").sum(),
@@ -270,21 +316,24 @@ def _orders(lines: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(customer_order_number=pl.int_range(1, pl.len() + 1).over("customer_id"))
     )
     # The previous *completed* order: look only among completed orders.
-    gaps = (
-        orders.filter(pl.col("status") == "completed")
-        .select(
-            "order_id",
-            days_since_previous_order=_days(
-                pl.col("ordered_at"), pl.col("ordered_at").shift(1)
-            ).over("customer_id"),
-        )
+    gaps = orders.filter(pl.col("status") == "completed").select(
+        "order_id",
+        days_since_previous_order=_days(pl.col("ordered_at"), pl.col("ordered_at").shift(1)).over(
+            "customer_id"
+        ),
     )
     return orders.join(gaps, on="order_id", how="left")
 
 
-def _weekly_grid(orders: pl.DataFrame, every_days: int) -> tuple[pl.DataFrame, datetime]:
+def _empty_grid() -> pl.DataFrame:
+    return pl.DataFrame(schema={"as_of": pl.Datetime("us")})
+
+
+def _weekly_grid(orders: pl.DataFrame, every_days: int) -> tuple[pl.DataFrame, datetime | None]:
     first = orders["ordered_at"].min()
     observed_until = orders["ordered_at"].max()
+    if first is None:
+        return _empty_grid(), None
     start = first.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
         days=first.weekday()
     )
@@ -334,13 +383,11 @@ def _customer_features(
     aggregated = past.group_by("customer_id", "as_of").agg(
         recency_days=d.filter(completed).min(),
         tenure_days=d.max(),
-        **{f"orders_{n}d": (completed & (d <= n)).sum().cast(pl.Float64) for n in WINDOWS_DAYS},
-        orders_lifetime=n_completed.cast(pl.Float64),
+        **{f"orders_{n}d": (completed & (d <= n)).sum().cast(pl.Int64) for n in WINDOWS_DAYS},
+        orders_lifetime=n_completed.cast(pl.Int64),
         **{f"spend_{n}d": net.filter(d <= n).sum().cast(pl.Float64) for n in WINDOWS_DAYS},
         spend_lifetime=net.sum().cast(pl.Float64),
-        avg_order_value=pl.when(n_completed > 0)
-        .then(completed_net / n_completed)
-        .otherwise(0.0),
+        avg_order_value=pl.when(n_completed > 0).then(completed_net / n_completed).otherwise(0.0),
         avg_basket_lines=completed_mean("line_count"),
         avg_basket_items=completed_mean("item_count"),
         cancellation_rate=cancelled.sum() / pl.len(),
@@ -358,9 +405,7 @@ def _customer_features(
         country=pl.col("country").sort_by("customer_order_number").last(),
     )
     distinct_products = _count_before_as_of(
-        merch_lines.group_by("customer_id", "product_id").agg(
-            first_at=pl.col("ordered_at").min()
-        ),
+        merch_lines.group_by("customer_id", "product_id").agg(first_at=pl.col("ordered_at").min()),
         aggregated.select("customer_id", "as_of"),
         time_column="first_at",
     ).rename({"n_before": "distinct_products"})
@@ -399,7 +444,10 @@ def _count_before_as_of(
 
 
 def _customer_labels(
-    orders: pl.LazyFrame, features: pl.LazyFrame, grid: pl.LazyFrame, observed_until: datetime
+    orders: pl.LazyFrame,
+    features: pl.LazyFrame,
+    grid: pl.LazyFrame,
+    observed_until: datetime | None,
 ) -> pl.LazyFrame:
     long_horizon, short_horizon = timedelta(days=90), timedelta(days=30)
     future = (
@@ -418,9 +466,10 @@ def _customer_labels(
             spend_90d=pl.col("net_amount").sum().cast(pl.Float64),
         )
     )
-    long_observed = pl.col("as_of") + long_horizon <= observed_until
+    until = pl.lit(observed_until, dtype=pl.Datetime("us"))
+    long_observed = pl.col("as_of") + long_horizon <= until
     return (
-        features.filter(pl.col("as_of") + short_horizon <= observed_until)
+        features.filter(pl.col("as_of") + short_horizon <= until)
         .select("customer_id", "as_of", "recency_days")
         .join(future, on=["customer_id", "as_of"], how="left")
         .select(
@@ -470,6 +519,24 @@ def _customer_sequences(
     )
 
 
+def _with_line_tiebreak(merch_lines: pl.DataFrame) -> pl.DataFrame:
+    """The last sequence sort key, order_line_id (md5 of the raw row), where it matters.
+
+    Only lines that tie on (customer, time, order, product) need it, a few thousand of the
+    ~400k, so the hash is computed for those alone.
+    """
+    keys = ["customer_id", "ordered_at", "order_id", "product_id"]
+    tied = pl.len().over(keys) > 1
+    merch_lines = merch_lines.with_columns(tied=tied)
+    hashed = merch_lines.filter("tied").with_columns(
+        line_tiebreak=pl.col("raw_row").map_batches(_md5, return_dtype=pl.String)
+    )
+    untied = merch_lines.filter(~pl.col("tied")).with_columns(
+        line_tiebreak=pl.lit(None, dtype=pl.String)
+    )
+    return pl.concat([hashed, untied]).drop("tied", "raw_row")
+
+
 def build_customer_marts(
     invoice_lines: str | Path | pl.LazyFrame,
     *,
@@ -484,19 +551,8 @@ def build_customer_marts(
     )
     orders = _orders(used.lazy()).collect()
     grid, observed_until = _weekly_grid(orders, snapshot_every_days)
-    merch_lines = used.lazy().filter(
-        (pl.col("status") == "completed") & pl.col("is_merchandise")
-    )
-    # Lines that tie on every documented sort key are ordered by their remaining content,
-    # so the sequence order is deterministic.
-    merch_lines = merch_lines.with_columns(
-        line_tiebreak=pl.concat_str(
-            pl.col("quantity").cast(pl.String),
-            pl.col("unit_price").cast(pl.String),
-            pl.col("description").fill_null(""),
-            separator="|",
-        )
-    )
+    merch_lines = used.lazy().filter((pl.col("status") == "completed") & pl.col("is_merchandise"))
+    merch_lines = _with_line_tiebreak(merch_lines.collect()).lazy()
     features = _customer_features(orders.lazy(), merch_lines, grid.lazy()).pipe(_round_floats)
     features, labels, sequences = pl.collect_all(
         [
@@ -506,7 +562,7 @@ def build_customer_marts(
         ]
     )
     return {
-        "order_lines": used,
+        "order_lines": used.drop("raw_row"),
         "quarantine": quarantine,
         "duplicates_removed": pl.DataFrame({"duplicates_removed": [duplicates_removed]}),
         "orders": orders,
@@ -528,7 +584,7 @@ def _stage_events(
     kept, duplicates_removed = _dedupe(raw, TAOBAO_COLUMNS)
     behavior = pl.col("behavior_type")
     parsed = kept.lazy().with_columns(
-        event_type=behavior.replace_strict(EVENT_TYPES, default=None),
+        event_type=behavior.str.to_lowercase().replace_strict(EVENT_TYPES, default=None),
         occurred_at=pl.from_epoch(pl.col("ts").cast(pl.Int64, strict=False), time_unit="s").cast(
             pl.Datetime("us")
         ),
@@ -577,6 +633,8 @@ def _sessionize(events: pl.LazyFrame, gap_minutes: int) -> pl.LazyFrame:
 def _minute_grid(events: pl.DataFrame, every_minutes: int) -> pl.DataFrame:
     first = events["occurred_at"].min()
     last = events["occurred_at"].max()
+    if first is None:
+        return _empty_grid()
     start = first.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=every_minutes)
     as_of = pl.datetime_range(start, last, f"{every_minutes}m", time_unit="us", eager=True)
     return pl.DataFrame({"as_of": as_of})
@@ -599,7 +657,7 @@ def _user_event_features(
     counts = {
         f"{EVENT_COUNT_NAMES[kind]}_{n}m": ((pl.col("event_type") == kind) & (pl.col("m") <= n))
         .sum()
-        .cast(pl.Float64)
+        .cast(pl.Int64)
         for n in WINDOWS_MINUTES
         for kind in EVENT_COUNT_NAMES
     }
@@ -627,10 +685,12 @@ def _user_event_features(
 
 
 def _user_event_labels(
-    events: pl.LazyFrame, features: pl.LazyFrame, last_event: datetime, horizon_minutes: int
+    events: pl.LazyFrame, features: pl.LazyFrame, last_event: datetime | None, horizon_minutes: int
 ) -> pl.LazyFrame:
     horizon = timedelta(minutes=horizon_minutes)
-    labelled = features.select("user_id", "as_of").filter(pl.col("as_of") + horizon <= last_event)
+    labelled = features.select("user_id", "as_of").filter(
+        pl.col("as_of") + horizon <= pl.lit(last_event, dtype=pl.Datetime("us"))
+    )
     purchases = events.filter(pl.col("event_type") == "purchase").select(
         "user_id", purchased_at="occurred_at"
     )

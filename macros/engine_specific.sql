@@ -16,15 +16,33 @@
 {% macro parse_timestamp(expr) -%}
     {{ return(adapter.dispatch('parse_timestamp', 'cartcast')(expr)) }}
 {%- endmacro %}
+{#- Only these layouts; anything else is quarantined rather than guessed at. -#}
 {% macro default__parse_timestamp(expr) -%}
     coalesce(
-        try_cast({{ expr }} as timestamp),
-        try_strptime({{ expr }}, '%m/%d/%Y %H:%M'),
-        try_strptime({{ expr }}, '%d/%m/%Y %H:%M')
+        try_strptime({{ expr }}, '%Y-%m-%d %H:%M:%S'),
+        try_strptime({{ expr }}, '%Y-%m-%d %H:%M'),
+        try_strptime({{ expr }}, '%m/%d/%Y %H:%M')
     )
 {%- endmacro %}
 
-{# Naive local wall-clock time in `tz` -> naive UTC timestamp. #}
+{# Text with surrounding spaces, tabs and line breaks removed; empty text becomes null. #}
+{% macro clean_text(expr) -%}
+    {{ return(adapter.dispatch('clean_text', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__clean_text(expr) -%}
+    nullif(trim(cast({{ expr }} as varchar), ' ' || chr(9) || chr(10) || chr(13)), '')
+{%- endmacro %}
+
+{# An integer written as digits with an optional minus sign, else null ("5.5" is not one). #}
+{% macro integer_or_null(expr) -%}
+    {{ return(adapter.dispatch('integer_or_null', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__integer_or_null(expr) -%}
+    case when regexp_full_match({{ expr }}, '-?[0-9]{1,18}') then cast({{ expr }} as bigint) end
+{%- endmacro %}
+
+{#- Naive local wall-clock time in `tz` -> naive UTC timestamp. A wall time that occurs twice
+    (autumn) is read in standard time; one skipped in spring, with the offset before the change. -#}
 {% macro local_to_utc(expr, tz) -%}
     {{ return(adapter.dispatch('local_to_utc', 'cartcast')(expr, tz)) }}
 {%- endmacro %}

@@ -14,15 +14,15 @@ source as (
 raw_text as (
 
     select
-        nullif(trim(cast(InvoiceNo as varchar)), '') as raw_invoice_no,
-        nullif(trim(cast(StockCode as varchar)), '') as raw_stock_code,
-        nullif(trim(cast(Description as varchar)), '') as raw_description,
-        nullif(trim(cast(Quantity as varchar)), '') as raw_quantity,
-        nullif(trim(cast(InvoiceDate as varchar)), '') as raw_invoice_date,
-        nullif(trim(cast(UnitPrice as varchar)), '') as raw_unit_price,
+        {{ clean_text('InvoiceNo') }} as raw_invoice_no,
+        {{ clean_text('StockCode') }} as raw_stock_code,
+        {{ clean_text('Description') }} as raw_description,
+        {{ clean_text('Quantity') }} as raw_quantity,
+        {{ clean_text('InvoiceDate') }} as raw_invoice_date,
+        {{ clean_text('UnitPrice') }} as raw_unit_price,
         -- spreadsheets often turn customer numbers into "17850.0"
-        regexp_replace(nullif(trim(cast(CustomerID as varchar)), ''), '\.0+$', '') as raw_customer_id,
-        nullif(trim(cast(Country as varchar)), '') as raw_country
+        regexp_replace({{ clean_text('CustomerID') }}, '\.0+$', '') as raw_customer_id,
+        {{ clean_text('Country') }} as raw_country
     from source
 
 ),
@@ -34,8 +34,9 @@ typed as (
         {{ row_fingerprint(['raw_invoice_no', 'raw_stock_code', 'raw_description', 'raw_quantity',
                             'raw_invoice_date', 'raw_unit_price', 'raw_customer_id', 'raw_country']) }}
             as row_fingerprint,
-        try_cast(raw_quantity as bigint) as quantity,
-        try_cast(raw_unit_price as double) as unit_price,
+        {{ integer_or_null('raw_quantity') }} as quantity,
+        -- nan, inf and sub-penny dust fail or round to 0 here, and are quarantined below
+        try_cast(raw_unit_price as decimal(18, 4)) as unit_price,
         {{ local_to_utc(parse_timestamp('raw_invoice_date'), var('online_retail_timezone')) }}
             as ordered_at
     from raw_text

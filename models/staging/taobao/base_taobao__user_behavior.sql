@@ -10,11 +10,11 @@ source as (
 raw_text as (
 
     select
-        nullif(trim(cast(user_id as varchar)), '') as raw_user_id,
-        nullif(trim(cast(item_id as varchar)), '') as raw_item_id,
-        nullif(trim(cast(category_id as varchar)), '') as raw_category_id,
-        nullif(lower(trim(cast(behavior_type as varchar))), '') as raw_behavior_type,
-        nullif(trim(cast(ts as varchar)), '') as raw_ts
+        {{ clean_text('user_id') }} as raw_user_id,
+        {{ clean_text('item_id') }} as raw_item_id,
+        {{ clean_text('category_id') }} as raw_category_id,
+        {{ clean_text('behavior_type') }} as raw_behavior_type,
+        {{ clean_text('ts') }} as raw_ts
     from source
 
 ),
@@ -25,15 +25,15 @@ typed as (
         *,
         {{ row_fingerprint(['raw_user_id', 'raw_item_id', 'raw_category_id', 'raw_behavior_type', 'raw_ts']) }}
             as row_fingerprint,
-        case raw_behavior_type
+        case lower(raw_behavior_type)
             when 'pv' then 'view'
             when 'cart' then 'cart'
             when 'fav' then 'favorite'
             when 'buy' then 'purchase'
         end as event_type,
         case
-            when try_cast(raw_ts as bigint) between 0 and 253402300799
-                then {{ epoch_seconds_to_timestamp('try_cast(raw_ts as bigint)') }}
+            when abs({{ integer_or_null('raw_ts') }}) <= 253402300799
+                then {{ epoch_seconds_to_timestamp(integer_or_null('raw_ts')) }}
         end as occurred_at
     from raw_text
 
