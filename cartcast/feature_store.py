@@ -1,0 +1,209 @@
+"""Feast, in process: the repository's configuration pointed at a warehouse, apply, materialize.
+
+The Feast CLI costs seconds of start-up per call; these functions call Feast's Python API
+directly with the same definitions (`feature_repo/`) and the same `feature_store.yaml`, with
+paths taken from the warehouse and the online store chosen by `CARTCAST_ONLINE_STORE`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from cartcast.paths import PROJECT_DIR, Warehouse
+
+FEATURE_REPO = PROJECT_DIR / "feature_repo"
+REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")
+ONLINE_STORES = ("sqlite", "redis")
+
+
+class FeatureStoreError(RuntimeError):
+    """Something the user can fix: missing marts, a stale build, an unreachable Redis."""
+
+
+def feast_dir(warehouse: Warehouse) -> Path:
+    return warehouse.duckdb_path.parent / "feast"
+
+
+def online_store_settings(
+    warehouse: Warehouse, online: str | None = None, redis_url: str | None = None
+) -> dict[str, Any]:
+    """The `online_store` block: the yaml's own for SQLite, or Redis at `redis_url`."""
+    online = (online or os.environ.get("CARTCAST_ONLINE_STORE") or "sqlite").lower()
+    if online not in ONLINE_STORES:
+        raise FeatureStoreError(
+            f"Unknown online store {online!r}: set CARTCAST_ONLINE_STORE to one of {ONLINE_STORES}."
+        )
+    base = _yaml_config()["online_store"]
+    if online == "sqlite":
+        return {**base, "path": str(feast_dir(warehouse) / "online_store.db")}
+    url = redis_url or os.environ.get("CARTCAST_REDIS_URL") or "127.0.0.1:6379"
+    return {"type": "redis", "connection_string": url}
+
+
+def _yaml_config() -> dict[str, Any]:
+    return yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
+
+
+def repo_config(warehouse: Warehouse, online: str | None = None, redis_url: str | None = None):
+    from feast.repo_config import RepoConfig
+
+    raw = _yaml_config()
+    raw["registry"] = {**raw["registry"], "path": str(feast_dir(warehouse) / "registry.db")}
+    raw["online_store"] = online_store_settings(warehouse, online, redis_url)
+    return RepoConfig(repo_path=FEATURE_REPO, **raw)
+
+
+def get_store(warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None):
+    from feast import FeatureStore
+
+    warehouse = warehouse or Warehouse.from_env()
+    feast_dir(warehouse).mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=repo_config(warehouse, online, redis_url), repo_path=str(FEATURE_REPO))
+
+
+def _repo_modules() -> Iterator[Any]:
+    if str(FEATURE_REPO) not in sys.path:
+        sys.path.insert(0, str(FEATURE_REPO))
+    for name in REPO_MODULES:
+        yield importlib.import_module(name)
+
+
+def repo_contents(warehouse: Warehouse):
+    """The definitions in feature_repo/, with every FileSource pointed at this warehouse."""
+    from feast import Entity, FeatureService, FeatureView, FileSource, Project
+    from feast.repo_contents import RepoContents
+
+    project = _yaml_config()["project"]
+    contents = RepoContents(
+        projects=[Project(name=project)], data_sources=[], entities=[], feature_views=[],
+        feature_services=[],
+        on_demand_feature_views=[], stream_feature_views=[], label_views=[], permissions=[],
+    )  # fmt: skip
+    seen: set[int] = set()
+    for module in _repo_modules():
+        for obj in vars(module).values():
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, FileSource):
+                contents.data_sources.append(_repoint(copy.deepcopy(obj), warehouse))
+            elif isinstance(obj, Entity):
+                contents.entities.append(obj)
+            elif isinstance(obj, FeatureView):
+                view = copy.deepcopy(obj)
+                _repoint(view.batch_source, warehouse)
+                contents.feature_views.append(view)
+            elif isinstance(obj, FeatureService):
+                contents.feature_services.append(obj)
+    return contents
+
+
+def _repoint(source, warehouse: Warehouse):
+    mart = Path(source.path).name
+    source.file_options.uri = str(warehouse.parquet_dir / mart)
+    return source
+
+
+def check_marts(warehouse: Warehouse) -> None:
+    """Stop with a clear message when a feature mart's Parquet is missing or older than the build."""
+    if not warehouse.duckdb_path.exists():
+        raise FeatureStoreError(
+            f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
+        )
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    try:
+        expected = {
+            "customer_features.parquet": "intermediate.int_customer_snapshot_features",
+            "customer_sequences.parquet": "intermediate.int_customer_snapshot_features",
+            "user_event_features.parquet": "intermediate.int_event_snapshot_calendar",
+        }
+        for file_name, upstream in expected.items():
+            path = warehouse.parquet_dir / file_name
+            if not path.exists():
+                raise FeatureStoreError(
+                    f"Feature mart {path} is missing: run `dbt build` (or `make demo`) first."
+                )
+            (newest_file,) = con.execute(
+                "select max(as_of) from read_parquet(?)", [str(path)]
+            ).fetchone()
+            (newest_built,) = con.execute(f"select max(as_of) from {upstream}").fetchone()
+            if newest_file is not None and newest_built is not None and newest_file < newest_built:
+                raise FeatureStoreError(
+                    f"Feature mart {path} is stale (newest snapshot {newest_file}, the warehouse "
+                    f"has {newest_built}): run `dbt build` to rewrite it."
+                )
+    finally:
+        con.close()
+
+
+def apply(warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None):
+    """`feast apply` in process: register the definitions and create online tables."""
+    from feast.repo_operations import apply_total_with_repo_instance
+
+    warehouse = warehouse or Warehouse.from_env()
+    check_marts(warehouse)
+    store = get_store(warehouse, online, redis_url)
+    with _friendly_online_errors(store):
+        apply_total_with_repo_instance(
+            store, store.project, store.registry, repo_contents(warehouse),
+            skip_source_validation=False,
+        )
+    return store
+
+
+def materialize(
+    warehouse: Warehouse | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    online: str | None = None,
+    redis_url: str | None = None,
+    feature_views: list[str] | None = None,
+):
+    """Load the newest feature row per entity in [start, end] into the online store.
+
+    Explicit ranges on purpose: Feast's incremental materialization starts at now minus the
+    TTL and would silently skip historical snapshots.
+    """
+    warehouse = warehouse or Warehouse.from_env()
+    check_marts(warehouse)
+    store = get_store(warehouse, online, redis_url)
+    start = start or datetime(1970, 1, 1, tzinfo=UTC)
+    end = end or datetime.now(UTC)
+    if start >= end:
+        raise FeatureStoreError(f"Materialization range is empty: start {start} >= end {end}.")
+    with _friendly_online_errors(store):
+        store.materialize(start_date=start, end_date=end, feature_views=feature_views)
+    return store
+
+
+class _friendly_online_errors:
+    """Turn a refused Redis connection into a message that says what to do."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            return False
+        import redis
+
+        if isinstance(exc, redis.exceptions.ConnectionError):
+            url = getattr(self.store.config.online_store, "connection_string", "?")
+            raise FeatureStoreError(
+                f"Redis at {url} is not reachable ({exc}). Start redis-server, or set "
+                "CARTCAST_REDIS_URL, or use CARTCAST_ONLINE_STORE=sqlite."
+            ) from exc
+        return False

@@ -1,0 +1,40 @@
+"""Parquet files written by dbt's `external` feature marts (see models/marts/)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from feast import FileSource
+
+_PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def parquet_path(mart: str) -> str:
+    """Where dbt writes a mart: $CARTCAST_PARQUET_DIR, as the dbt profile does."""
+    root = Path(os.environ.get("CARTCAST_PARQUET_DIR", "warehouse/parquet"))
+    if not root.is_absolute():
+        root = _PROJECT_DIR / root
+    return str(root / f"{mart}.parquet")
+
+
+customer_features_source = FileSource(
+    name="customer_features_source",
+    path=parquet_path("customer_features"),
+    timestamp_field="as_of",
+    description="marts.customer_features: one row per customer and weekly snapshot.",
+)
+
+customer_sequences_source = FileSource(
+    name="customer_sequences_source",
+    path=parquet_path("customer_sequences"),
+    timestamp_field="as_of",
+    description="marts.customer_sequences: recent products per customer and snapshot.",
+)
+
+user_event_features_source = FileSource(
+    name="user_event_features_source",
+    path=parquet_path("user_event_features"),
+    timestamp_field="as_of",
+    description="marts.user_event_features: clickstream features per user and 10-minute snapshot.",
+)
