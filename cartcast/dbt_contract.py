@@ -46,7 +46,9 @@ def mart_columns(model: str, path: Path = MARTS_YAML) -> list[Column]:
     for col in node.get("columns", []):
         if "data_type" not in col:
             raise ContractError(f"{model}.{col['name']} has no data_type in {path}.")
-        columns.append(Column(col["name"], col["data_type"].strip().lower(), col.get("description", "")))
+        columns.append(
+            Column(col["name"], col["data_type"].strip().lower(), col.get("description", ""))
+        )
     return columns
 
 

@@ -63,12 +63,16 @@ def repo_config(warehouse: Warehouse, online: str | None = None, redis_url: str 
     return RepoConfig(repo_path=FEATURE_REPO, **raw)
 
 
-def get_store(warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None):
+def get_store(
+    warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None
+):
     from feast import FeatureStore
 
     warehouse = warehouse or Warehouse.from_env()
     feast_dir(warehouse).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(warehouse, online, redis_url), repo_path=str(FEATURE_REPO))
+    return FeatureStore(
+        config=repo_config(warehouse, online, redis_url), repo_path=str(FEATURE_REPO)
+    )
 
 
 def _repo_modules() -> Iterator[Any]:
@@ -146,7 +150,9 @@ def check_marts(warehouse: Warehouse) -> None:
         con.close()
 
 
-def apply(warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None):
+def apply(
+    warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None
+):
     """`feast apply` in process: register the definitions and create online tables."""
     from feast.repo_operations import apply_total_with_repo_instance
 
@@ -155,7 +161,10 @@ def apply(warehouse: Warehouse | None = None, online: str | None = None, redis_u
     store = get_store(warehouse, online, redis_url)
     with _friendly_online_errors(store):
         apply_total_with_repo_instance(
-            store, store.project, store.registry, repo_contents(warehouse),
+            store,
+            store.project,
+            store.registry,
+            repo_contents(warehouse),
             skip_source_validation=False,
         )
     return store

@@ -6,7 +6,7 @@ from feature_views import customer_features, customer_sequences, user_event_feat
 purchase_30d_v1 = FeatureService(
     name="purchase_30d_v1",
     features=[customer_features, customer_sequences],
-    description="Will the customer order in the next 30 days: tabular features and recent products.",
+    description="Will the customer order in the next 30 days: tabular features, recent products.",
     tags={"model": "purchase_30d", "label": "marts.customer_labels.purchase_30d"},
 )
 
