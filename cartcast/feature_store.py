@@ -119,7 +119,7 @@ def _repoint(source, warehouse: Warehouse):
 
 
 def check_marts(warehouse: Warehouse) -> None:
-    """Stop with a clear message when a feature mart's Parquet is missing or older than the build."""
+    """Stop clearly when a feature mart's Parquet is missing or older than its build."""
     if not warehouse.duckdb_path.exists():
         raise FeatureStoreError(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
