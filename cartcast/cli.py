@@ -78,3 +78,101 @@ def version() -> None:
     from cartcast import __version__
 
     typer.echo(__version__)
+
+
+features_app = typer.Typer(no_args_is_help=True, help="Feast: apply, materialize, look up.")
+app.add_typer(features_app, name="features")
+
+
+def _parse_time(value: str | None):
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or time (2011-12-01T00:00)"
+        ) from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _feature_errors():
+    from cartcast.feature_store import FeatureStoreError
+    from cartcast.training_set import TrainingSetError
+
+    return (FeatureStoreError, TrainingSetError)
+
+
+@features_app.command("apply")
+def features_apply(
+    online: str = typer.Option(None, help="sqlite or redis (default $CARTCAST_ONLINE_STORE)."),
+) -> None:
+    """Register the feature definitions (feature_repo/) and create the online tables."""
+    from cartcast import feature_store
+
+    try:
+        feature_store.apply(online=online)
+    except _feature_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+
+
+@features_app.command("materialize")
+def features_materialize(
+    start: str = typer.Option(None, help="ISO time; default: the beginning of the data."),
+    end: str = typer.Option(None, help="ISO time; default: now."),
+    online: str = typer.Option(None, help="sqlite or redis (default $CARTCAST_ONLINE_STORE)."),
+) -> None:
+    """Load the newest features per customer and user in [start, end] into the online store."""
+    from cartcast import feature_store
+
+    try:
+        feature_store.materialize(start=_parse_time(start), end=_parse_time(end), online=online)
+    except _feature_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+
+
+@features_app.command("get")
+def features_get(
+    customer: str = typer.Option(None, help="Customer id."),
+    user: str = typer.Option(None, help="Clickstream user id."),
+    service: str = typer.Option(
+        None, help="Feature service (default: purchase_30d_v1 / intent_session_v1)."
+    ),
+    online: str = typer.Option(None, help="sqlite or redis (default $CARTCAST_ONLINE_STORE)."),
+) -> None:
+    """Print one customer's (or user's) online features."""
+    from cartcast.online import online_features
+
+    if (customer is None) == (user is None):
+        raise typer.BadParameter("Give exactly one of --customer or --user.")
+    try:
+        values = online_features(customer=customer, user=user, service=service, online=online)
+    except _feature_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    width = max(len(k) for k in values)
+    for name, value in values.items():
+        typer.echo(f"{name:<{width}}  {value}")
+
+
+@features_app.command("serve")
+def features_serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(6566, help="Port to listen on."),
+    online: str = typer.Option(None, help="sqlite or redis (default $CARTCAST_ONLINE_STORE)."),
+) -> None:
+    """Run the Feast feature server over this warehouse's online store (HTTP)."""
+    import uvicorn
+    from feast.feature_server import get_app
+
+    from cartcast.feature_store import get_store
+
+    uvicorn.run(get_app(get_store(online=online)), host=host, port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    app()

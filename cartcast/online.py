@@ -1,0 +1,41 @@
+"""Online feature lookups for one customer or user, through Feast's own `get_online_features`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cartcast.feature_store import FeatureStoreError, get_store
+from cartcast.paths import Warehouse
+
+DEFAULT_SERVICE = {"customer_id": "purchase_30d_v1", "user_id": "intent_session_v1"}
+
+
+def online_features(
+    customer: str | None = None,
+    user: str | None = None,
+    service: str | None = None,
+    online: str | None = None,
+    warehouse: Warehouse | None = None,
+    store=None,
+) -> dict[str, Any]:
+    """The online features of one entity, or a FeatureStoreError saying why there are none."""
+    key, value = ("customer_id", customer) if customer is not None else ("user_id", user)
+    if value is None:
+        raise FeatureStoreError("Name a customer or a user to look up.")
+    store = store or get_store(warehouse, online)
+    service_name = service or DEFAULT_SERVICE[key]
+    try:
+        feature_service = store.get_feature_service(service_name)
+    except Exception as err:
+        raise FeatureStoreError(
+            f"Feature service {service_name!r} is not registered ({err}); run "
+            "`cartcast features apply`."
+        ) from err
+    row = store.get_online_features(features=feature_service, entity_rows=[{key: value}]).to_dict()
+    values = {name: column[0] for name, column in row.items()}
+    if all(v is None for name, v in values.items() if name != key):
+        raise FeatureStoreError(
+            f"No online features for {key}={value!r}: unknown id, or not materialized yet "
+            "(`cartcast features materialize`)."
+        )
+    return values
