@@ -8,7 +8,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: setup demo build summary test lint docs bench clean
+.PHONY: setup redis demo build summary test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# The tests start a real redis-server (Debian package) on 127.0.0.1; install it if missing.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "Installing redis-server (Debian package) for the online-store tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server; }
+
 demo: setup
-	$(BIN)/cartcast build
+	$(BIN)/cartcast demo
 
 build: setup
 	$(BIN)/dbt build
@@ -28,7 +35,7 @@ build: setup
 summary: setup
 	$(BIN)/cartcast summary
 
-test: setup
+test: setup redis
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

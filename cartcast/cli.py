@@ -28,6 +28,39 @@ def build(
 
 
 @app.command()
+def demo() -> None:
+    """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
+    then one customer's online features."""
+    import duckdb
+
+    from cartcast import feature_store
+    from cartcast.online import online_features
+
+    build(full_refresh=False)
+    warehouse = Warehouse.from_env()
+    typer.echo("\nFeast: applying definitions and materializing the online store ...")
+    try:
+        feature_store.apply(warehouse)
+        feature_store.materialize(warehouse)
+    except _feature_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    (customer,) = con.sql(
+        "select customer_id from marts.customer_features "
+        "order by as_of desc, orders_lifetime desc, customer_id limit 1"
+    ).fetchone()
+    con.close()
+    typer.echo(
+        f"\nOnline features of customer {customer} (cartcast features get --customer {customer}):"
+    )
+    values = online_features(customer=customer, warehouse=warehouse)
+    width = max(len(k) for k in values)
+    for name, value in values.items():
+        typer.echo(f"  {name:<{width}}  {value}")
+
+
+@app.command()
 def summary() -> None:
     """Print rows in, rows quarantined by reason, customers, snapshots and features."""
     from cartcast.summary import WarehouseNotBuilt, load_summary, render_summary

@@ -11,6 +11,7 @@ import copy
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,10 @@ import duckdb
 import yaml
 
 from cartcast.paths import PROJECT_DIR, Warehouse
+
+# ibis, under Feast's DuckDB offline store, calls a DuckDB method that DuckDB now deprecates;
+# the warning says nothing a cartcast user can act on.
+warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
 
 FEATURE_REPO = PROJECT_DIR / "feature_repo"
 REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")

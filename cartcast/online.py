@@ -32,7 +32,13 @@ def online_features(
             "`cartcast features apply`."
         ) from err
     row = store.get_online_features(features=feature_service, entity_rows=[{key: value}]).to_dict()
-    values = {name: column[0] for name, column in row.items()}
+    # in the order the marts declare them, not the order Feast's reply happens to have
+    order = [key] + [
+        f.name
+        for projection in feature_service.feature_view_projections
+        for f in projection.features
+    ]
+    values = {name: row[name][0] for name in order if name in row}
     if all(v is None for name, v in values.items() if name != key):
         raise FeatureStoreError(
             f"No online features for {key}={value!r}: unknown id, or not materialized yet "
