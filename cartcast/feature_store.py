@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -208,24 +209,16 @@ def materialize(
     return store
 
 
-class _friendly_online_errors:
+@contextmanager
+def _friendly_online_errors(store) -> Iterator[None]:
     """Turn a refused Redis connection into a message that says what to do."""
+    import redis
 
-    def __init__(self, store) -> None:
-        self.store = store
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None:
-            return False
-        import redis
-
-        if isinstance(exc, redis.exceptions.ConnectionError):
-            url = getattr(self.store.config.online_store, "connection_string", "?")
-            raise FeatureStoreError(
-                f"Redis at {url} is not reachable ({exc}). Start redis-server, or set "
-                "CARTCAST_REDIS_URL, or use CARTCAST_ONLINE_STORE=sqlite."
-            ) from exc
-        return False
+    try:
+        yield
+    except redis.exceptions.ConnectionError as err:
+        url = getattr(store.config.online_store, "connection_string", "?")
+        raise FeatureStoreError(
+            f"Redis at {url} is not reachable ({err}). Start redis-server, or set "
+            "CARTCAST_REDIS_URL, or use CARTCAST_ONLINE_STORE=sqlite."
+        ) from err
