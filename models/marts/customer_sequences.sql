@@ -2,7 +2,7 @@
 {#-
   Each customer's most recent `sequence_length` bought products before each snapshot,
   newest first, as lists (for sequence models). Lines are found by their running number,
-  so the join touches only N lines per snapshot, not the whole history.
+  so each snapshot touches only N lines, not the customer's whole history.
 -#}
 with
 
@@ -55,6 +55,16 @@ last_line_before_as_of as (
 
 ),
 
+offsets as (
+
+    -- 0 .. sequence_length - 1: each snapshot looks up exactly these line numbers, so the
+    -- join is an equi-join on (customer, line number) and never scans a whole history
+    {% for k in range(var('sequence_length')) %}
+    select {{ k }} as lines_back{% if not loop.last %} union all{% endif %}
+    {% endfor %}
+
+),
+
 recent_lines as (
 
     select
@@ -66,10 +76,10 @@ recent_lines as (
         round({{ days_between('lines.ordered_at', 'last_line_before_as_of.as_of') }}, 6)
             as days_before_as_of
     from last_line_before_as_of
+    cross join offsets
     inner join lines
         on lines.customer_id = last_line_before_as_of.customer_id
-        and lines.line_number > last_line_before_as_of.last_line_number - {{ var('sequence_length') }}
-        and lines.line_number <= last_line_before_as_of.last_line_number
+        and lines.line_number = last_line_before_as_of.last_line_number - offsets.lines_back
 
 ),
 
