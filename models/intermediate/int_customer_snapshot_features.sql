@@ -105,16 +105,36 @@ aggregated as (
 
 ),
 
+product_timeline as (
+
+    -- first purchases of each product and the snapshots on one timeline per customer; at
+    -- equal times the snapshot sorts first, so a product first bought at as_of is not counted
+    select customer_id, as_of as happened_at, 0 as sort_key, 0 as is_first_purchase
+    from aggregated
+    union all
+    select customer_id, first_ordered_at, 1, 1
+    from first_purchase_of_product
+
+),
+
 distinct_products as (
 
     select
-        calendar.as_of,
-        first_purchase_of_product.customer_id,
-        count(*) as distinct_products
-    from calendar
-    inner join first_purchase_of_product
-        on first_purchase_of_product.first_ordered_at < calendar.as_of
-    group by calendar.as_of, first_purchase_of_product.customer_id
+        customer_id,
+        as_of,
+        distinct_products
+    from (
+        select
+            customer_id,
+            happened_at as as_of,
+            sort_key,
+            sum(is_first_purchase) over (
+                partition by customer_id order by happened_at, sort_key
+                rows between unbounded preceding and current row
+            ) as distinct_products
+        from product_timeline
+    ) as running
+    where sort_key = 0
 
 ),
 
