@@ -77,12 +77,18 @@
     ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 60.0)
 {%- endmacro %}
 
-{# An ordered list aggregate. sqlglot changes the meaning of these when transpiling. #}
-{% macro ordered_list_agg(expr, order_by) -%}
-    {{ return(adapter.dispatch('ordered_list_agg', 'cartcast')(expr, order_by)) }}
+{#- A list of `expr` ordered by the numeric `sort_key`, newest (largest) first. DuckDB's
+    `list(x order by k)` holds every group's rows for sorting and ran out of memory at a
+    million order lines; sorting a list of (key, value) structs afterwards does not.
+    sqlglot changes the meaning of ordered list aggregates when transpiling: test there. -#}
+{% macro list_by_key_descending(expr, sort_key) -%}
+    {{ return(adapter.dispatch('list_by_key_descending', 'cartcast')(expr, sort_key)) }}
 {%- endmacro %}
-{% macro default__ordered_list_agg(expr, order_by) -%}
-    list({{ expr }} order by {{ order_by }})
+{% macro default__list_by_key_descending(expr, sort_key) -%}
+    list_transform(
+        list_reverse_sort(list(struct_pack(k := {{ sort_key }}, v := {{ expr }}))),
+        lambda x: x.v
+    )
 {%- endmacro %}
 
 {# A regular grid of timestamps from start to end inclusive, every `step_seconds`. #}

@@ -43,15 +43,15 @@ quarantined_taobao as (
 
 duplicates_online_retail as (
 
-    select count(*) as n from {{ ref('base_online_retail__invoice_lines') }}
-    where is_removed_duplicate
+    select coalesce(sum(removed_duplicates), 0) as n
+    from {{ ref('base_online_retail__invoice_lines') }}
 
 ),
 
 duplicates_taobao as (
 
-    select count(*) as n from {{ ref('base_taobao__user_behavior') }}
-    where is_removed_duplicate
+    select coalesce(sum(removed_duplicates), 0) as n
+    from {{ ref('base_taobao__user_behavior') }}
 
 ),
 

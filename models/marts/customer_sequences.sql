@@ -88,9 +88,9 @@ final as (
     select
         customer_id,
         as_of,
-        {{ ordered_list_agg('product_id', 'line_number desc') }} as recent_product_ids,
-        {{ ordered_list_agg('quantity', 'line_number desc') }} as recent_quantities,
-        {{ ordered_list_agg('days_before_as_of', 'line_number desc') }} as recent_days_before_as_of,
+        {{ list_by_key_descending('product_id', 'line_number') }} as recent_product_ids,
+        {{ list_by_key_descending('quantity', 'line_number') }} as recent_quantities,
+        {{ list_by_key_descending('days_before_as_of', 'line_number') }} as recent_days_before_as_of,
         count(*) as sequence_length
     from recent_lines
     group by customer_id, as_of

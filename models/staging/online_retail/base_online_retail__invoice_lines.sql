@@ -1,7 +1,7 @@
 {#-
-  Every raw line, typed, fingerprinted and judged. Staging and quarantine both read this,
-  so a raw row ends in exactly one place: used, quarantined (with a reason) or a removed
-  exact duplicate.
+  Every distinct raw line, typed, fingerprinted and judged. Staging and quarantine both
+  read this, so a raw row ends in exactly one place: used, quarantined (with a reason) or
+  counted in `removed_duplicates` as an extra copy of an exact duplicate.
 -#}
 with
 
@@ -27,28 +27,59 @@ raw_text as (
 
 ),
 
-typed as (
+distinct_rows as (
 
+    -- exact duplicates collapse here; `copies` remembers how many raw rows each one stands for
     select
-        *,
-        {{ row_fingerprint(['raw_invoice_no', 'raw_stock_code', 'raw_description', 'raw_quantity',
-                            'raw_invoice_date', 'raw_unit_price', 'raw_customer_id', 'raw_country']) }}
-            as row_fingerprint,
-        {{ integer_or_null('raw_quantity') }} as quantity,
-        -- nan, inf and sub-penny dust fail or round to 0 here, and are quarantined below
-        try_cast(raw_unit_price as decimal(18, 4)) as unit_price,
-        {{ local_to_utc(parse_timestamp('raw_invoice_date'), var('online_retail_timezone')) }}
-            as ordered_at
+        raw_invoice_no,
+        raw_stock_code,
+        raw_description,
+        raw_quantity,
+        raw_invoice_date,
+        raw_unit_price,
+        raw_customer_id,
+        raw_country,
+        count(*) as copies
     from raw_text
+    group by
+        raw_invoice_no,
+        raw_stock_code,
+        raw_description,
+        raw_quantity,
+        raw_invoice_date,
+        raw_unit_price,
+        raw_customer_id,
+        raw_country
 
 ),
 
-fingerprinted as (
+order_times as (
+
+    -- time-zone conversion is costly per row; invoices share few distinct times
+    select
+        raw_invoice_date,
+        {{ local_to_utc(parse_timestamp('raw_invoice_date'), var('online_retail_timezone')) }}
+            as ordered_at
+    from (select distinct raw_invoice_date from distinct_rows) as times
+
+),
+
+typed as (
 
     select
-        *,
-        row_number() over (partition by row_fingerprint order by row_fingerprint) as copy_number
-    from typed
+        distinct_rows.*,
+        {{ row_fingerprint(['distinct_rows.raw_invoice_no', 'distinct_rows.raw_stock_code',
+                            'distinct_rows.raw_description', 'distinct_rows.raw_quantity',
+                            'distinct_rows.raw_invoice_date', 'distinct_rows.raw_unit_price',
+                            'distinct_rows.raw_customer_id', 'distinct_rows.raw_country']) }}
+            as row_fingerprint,
+        {{ integer_or_null('distinct_rows.raw_quantity') }} as quantity,
+        -- nan, inf and sub-penny dust fail or round to 0 here, and are quarantined below
+        try_cast(distinct_rows.raw_unit_price as decimal(18, 4)) as unit_price,
+        order_times.ordered_at
+    from distinct_rows
+    left join order_times
+        on distinct_rows.raw_invoice_date = order_times.raw_invoice_date
 
 ),
 
@@ -73,7 +104,7 @@ judged as (
             when raw_invoice_no like 'C%' and quantity > 0 then 'positive_quantity_on_cancellation'
             when raw_invoice_no not like 'C%' and quantity < 0 then 'negative_quantity_not_cancellation'
         end as quarantine_reason
-    from fingerprinted
+    from typed
 
 ),
 
@@ -81,9 +112,9 @@ final as (
 
     select
         row_fingerprint,
-        copy_number,
-        copy_number > 1 as is_removed_duplicate,
-        case when copy_number = 1 then quarantine_reason end as quarantine_reason,
+        copies,
+        copies - 1 as removed_duplicates,
+        quarantine_reason,
         raw_invoice_no,
         raw_stock_code,
         raw_description,

@@ -4,7 +4,7 @@ with
 base as (
 
     select * from {{ ref('base_online_retail__invoice_lines') }}
-    where not is_removed_duplicate and quarantine_reason is null
+    where quarantine_reason is null
 
 ),
 

@@ -19,6 +19,21 @@ raw_text as (
 
 ),
 
+distinct_rows as (
+
+    -- exact duplicates collapse here; `copies` remembers how many raw rows each one stands for
+    select
+        raw_user_id,
+        raw_item_id,
+        raw_category_id,
+        raw_behavior_type,
+        raw_ts,
+        count(*) as copies
+    from raw_text
+    group by raw_user_id, raw_item_id, raw_category_id, raw_behavior_type, raw_ts
+
+),
+
 typed as (
 
     select
@@ -35,16 +50,7 @@ typed as (
             when abs({{ integer_or_null('raw_ts') }}) <= 253402300799
                 then {{ epoch_seconds_to_timestamp(integer_or_null('raw_ts')) }}
         end as occurred_at
-    from raw_text
-
-),
-
-fingerprinted as (
-
-    select
-        *,
-        row_number() over (partition by row_fingerprint order by row_fingerprint) as copy_number
-    from typed
+    from distinct_rows
 
 ),
 
@@ -62,7 +68,7 @@ judged as (
             when occurred_at > {{ cartcast_now() }} then 'future_time'
             when raw_item_id is null then 'missing_product_id'
         end as quarantine_reason
-    from fingerprinted
+    from typed
 
 ),
 
@@ -70,9 +76,9 @@ final as (
 
     select
         row_fingerprint,
-        copy_number,
-        copy_number > 1 as is_removed_duplicate,
-        case when copy_number = 1 then quarantine_reason end as quarantine_reason,
+        copies,
+        copies - 1 as removed_duplicates,
+        quarantine_reason,
         raw_user_id,
         raw_item_id,
         raw_category_id,
