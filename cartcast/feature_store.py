@@ -41,9 +41,16 @@ def feast_dir(warehouse: Warehouse) -> Path:
 
 
 def online_store_settings(
-    warehouse: Warehouse, online: str | None = None, redis_url: str | None = None
+    warehouse: Warehouse,
+    online: str | None = None,
+    redis_url: str | None = None,
+    fast: bool = True,
 ) -> dict[str, Any]:
-    """The `online_store` block: the yaml's own for SQLite, or Redis at `redis_url`."""
+    """The `online_store` block: the yaml's own for SQLite, or Redis at `redis_url`.
+
+    `fast` (the default) keeps cartcast's bulk-writing stores (cartcast/feast_stores/);
+    `fast=False` gives Feast's stock SQLite or Redis store, for comparisons.
+    """
     online = (online or os.environ.get("CARTCAST_ONLINE_STORE") or "sqlite").lower()
     if online not in ONLINE_STORES:
         raise FeatureStoreError(
@@ -51,33 +58,45 @@ def online_store_settings(
         )
     base = _yaml_config()["online_store"]
     if online == "sqlite":
-        return {**base, "path": str(feast_dir(warehouse) / "online_store.db")}
+        settings = {**base, "path": str(feast_dir(warehouse) / "online_store.db")}
+        return settings if fast else {**settings, "type": "sqlite"}
     url = redis_url or os.environ.get("CARTCAST_REDIS_URL") or "127.0.0.1:6379"
-    return {"type": "redis", "connection_string": url}
+    store_type = "cartcast.feast_stores.redis.CartcastRedisOnlineStore" if fast else "redis"
+    return {"type": store_type, "connection_string": url}
 
 
 def _yaml_config() -> dict[str, Any]:
     return yaml.safe_load((FEATURE_REPO / "feature_store.yaml").read_text())
 
 
-def repo_config(warehouse: Warehouse, online: str | None = None, redis_url: str | None = None):
+def repo_config(
+    warehouse: Warehouse,
+    online: str | None = None,
+    redis_url: str | None = None,
+    fast: bool = True,
+):
     from feast.repo_config import RepoConfig
 
     raw = _yaml_config()
     raw["registry"] = {**raw["registry"], "path": str(feast_dir(warehouse) / "registry.db")}
-    raw["online_store"] = online_store_settings(warehouse, online, redis_url)
+    raw["online_store"] = online_store_settings(warehouse, online, redis_url, fast)
+    if not fast:
+        raw["batch_engine"] = "local"
     return RepoConfig(repo_path=FEATURE_REPO, **raw)
 
 
 def get_store(
-    warehouse: Warehouse | None = None, online: str | None = None, redis_url: str | None = None
+    warehouse: Warehouse | None = None,
+    online: str | None = None,
+    redis_url: str | None = None,
+    fast: bool = True,
 ):
     from feast import FeatureStore
 
     warehouse = warehouse or Warehouse.from_env()
     feast_dir(warehouse).mkdir(parents=True, exist_ok=True)
     return FeatureStore(
-        config=repo_config(warehouse, online, redis_url), repo_path=str(FEATURE_REPO)
+        config=repo_config(warehouse, online, redis_url, fast), repo_path=str(FEATURE_REPO)
     )
 
 
@@ -161,18 +180,20 @@ def apply(
     online: str | None = None,
     redis_url: str | None = None,
     check: bool = True,
+    fast: bool = True,
 ):
     """`feast apply` in process: register the definitions and create online tables.
 
     `check=False` skips comparing the Parquet marts with the warehouse, for feature files
     written by other means than this project's dbt build (hand-made test data).
+    `fast=False`: stock Feast's online store and engine (see `online_store_settings`).
     """
     from feast.repo_operations import apply_total_with_repo_instance
 
     warehouse = warehouse or Warehouse.from_env()
     if check:
         check_marts(warehouse)
-    store = get_store(warehouse, online, redis_url)
+    store = get_store(warehouse, online, redis_url, fast)
     with _friendly_online_errors(store):
         apply_total_with_repo_instance(
             store,
@@ -191,15 +212,16 @@ def materialize(
     online: str | None = None,
     redis_url: str | None = None,
     feature_views: list[str] | None = None,
+    fast: bool = True,
 ):
     """Load the newest feature row per entity in [start, end] into the online store.
 
     Explicit ranges on purpose: Feast's incremental materialization starts at now minus the
-    TTL and would silently skip historical snapshots.
+    TTL and would silently skip historical snapshots. `fast=False`: stock Feast's writer.
     """
     warehouse = warehouse or Warehouse.from_env()
     check_marts(warehouse)
-    store = get_store(warehouse, online, redis_url)
+    store = get_store(warehouse, online, redis_url, fast)
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     end = end or datetime.now(UTC)
     if start >= end:

@@ -1,0 +1,398 @@
+"""Materialization throughput: stock Feast against cartcast's bulk engine and stores.
+
+Synthetic customers with the real `customer_features` columns and types (read from the dbt
+contract, `cartcast.dbt_contract.mart_columns`), random values (some nulls), one snapshot,
+materialized with Feast's Python API into:
+
+- SQLite: stock Feast (`type: sqlite`, `batch_engine: local`) and cartcast's
+  (`CartcastSqliteOnlineStore` + `CartcastComputeEngine`, the repository's default);
+- Redis: stock `RedisOnlineStore` and `CartcastRedisOnlineStore`, on a redis-server this
+  script starts on 127.0.0.1 and a free port and stops afterwards.
+
+Stock Feast is measured on a slice of the customers (it would take many minutes on all of
+them); both figures are customers (entities) per second, each with all its features. The
+timed part is `FeatureStore.materialize` of `customer_features`: Feast reading the Parquet,
+keeping the newest row per customer and writing the online store.
+
+Also printed, as the ceilings the figures run into on this machine: SQLite inserting the
+same rows from SQL alone (no Python at all), and Redis's own time per HSET (INFO
+commandstats). And a parity check: Feast's `get_online_features` answers the same for a
+sample of customers from both paths.
+
+    .venv/bin/python bench/materialize.py            # 1,000,000 customers, stock on 50,000
+    .venv/bin/python bench/materialize.py --quick    # 20,000 and 5,000, under a minute
+
+The last line is `RESULT materialize sqlite=<customers/s>(<x>) redis=<customers/s>(<x>)
+ratio=<SQLite cartcast over stock>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cartcast import feature_store
+from cartcast.dbt_contract import mart_columns
+from cartcast.paths import Warehouse
+
+AS_OF = datetime(2011, 12, 5)
+VIEW = "customer_features"
+KEYS = {
+    "customer_features": "customer_id",
+    "customer_sequences": "customer_id",
+    "user_event_features": "user_id",
+}
+COUNTRIES = [
+    "United Kingdom",
+    "Germany",
+    "France",
+    "EIRE",
+    "Spain",
+    "Netherlands",
+    "Belgium",
+    "Switzerland",
+    "Portugal",
+    "Australia",
+    "Norway",
+    "Italy",
+    "Channel Islands",
+]
+SAMPLE = 200
+
+
+# ---- synthetic marts with the contract's columns ---------------------------------------
+
+
+def synthetic_mart(mart: str, n: int, rng: np.random.Generator) -> pa.Table:
+    """`n` rows of `mart` with the declared columns and types, one snapshot (AS_OF)."""
+    columns = {}
+    for col in mart_columns(mart):
+        columns[col.name] = _column(col.name, col.data_type, n, rng, key=col.name == KEYS[mart])
+    return pa.table(columns)
+
+
+def _column(name: str, dbt_type: str, n: int, rng: np.random.Generator, key: bool) -> pa.Array:
+    nulls = rng.random(n) < 0.05 if not key and name != "as_of" else None
+    if dbt_type == "varchar":
+        if key:  # distinct ids, in no particular order
+            return pc.cast(pa.array(rng.permutation(n) + 100_000), pa.string())
+        values = pa.array(rng.choice(COUNTRIES, n)) if name == "country" else None
+        if values is None:
+            values = pc.cast(pa.array(rng.integers(0, 10_000, n)), pa.string())
+        return _with_nulls(values, nulls)
+    if dbt_type == "timestamp":
+        return pa.array(np.full(n, np.datetime64(AS_OF, "us")), pa.timestamp("us"))
+    if dbt_type == "double":
+        values = rng.gamma(2.0, 50.0, n) if "spend" in name else rng.random(n) * 100
+        return _with_nulls(pa.array(values), nulls)
+    if dbt_type in ("bigint", "integer"):
+        dtype = pa.int64() if dbt_type == "bigint" else pa.int32()
+        return _with_nulls(pa.array(rng.poisson(4.0, n), dtype), nulls)
+    if dbt_type == "boolean":
+        return _with_nulls(pa.array(rng.random(n) < 0.5), nulls)
+    if dbt_type.endswith("[]"):
+        inner = _column(name, dbt_type[:-2], 3 * n, rng, key=False).fill_null(
+            pa.scalar("0") if dbt_type == "varchar[]" else 0
+        )
+        offsets = pa.array(np.arange(0, 3 * n + 1, 3), pa.int32())
+        return pa.ListArray.from_arrays(offsets, inner)
+    raise TypeError(f"{name}: no synthetic values for dbt type {dbt_type!r}")
+
+
+def _with_nulls(values: pa.Array, nulls: np.ndarray | None) -> pa.Array:
+    if nulls is None or not nulls.any():
+        return values
+    return pc.if_else(pa.array(nulls), pa.scalar(None, values.type), values)
+
+
+def write_marts(directory: Path, customers: pa.Table, rng: np.random.Generator) -> None:
+    """customer_features as given; the other marts small (Feast validates all sources)."""
+    directory.mkdir(parents=True)
+    pq.write_table(customers, directory / f"{VIEW}.parquet")
+    for mart in KEYS:
+        if mart != VIEW:
+            pq.write_table(synthetic_mart(mart, 100, rng), directory / f"{mart}.parquet")
+
+
+# ---- Feast, in process ----------------------------------------------------------------
+
+
+def apply(warehouse: Warehouse, online: str, url: str | None, fast: bool):
+    """`feast apply` for this warehouse (no dbt build here, so no check of the marts)."""
+    from feast.repo_operations import apply_total_with_repo_instance
+
+    store = feature_store.get_store(warehouse, online, url, fast=fast)
+    with contextlib.redirect_stdout(io.StringIO()):
+        apply_total_with_repo_instance(
+            store,
+            store.project,
+            store.registry,
+            feature_store.repo_contents(warehouse),
+            skip_source_validation=False,
+        )
+    return store
+
+
+def materialize(store) -> float:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        start = time.perf_counter()
+        store.materialize(
+            start_date=AS_OF - timedelta(days=1),
+            end_date=AS_OF + timedelta(days=1),
+            feature_views=[VIEW],
+        )
+        return time.perf_counter() - start
+
+
+def run(root: Path, name: str, data: Path, online: str, url: str | None, fast: bool):
+    """apply + timed materialize into a fresh registry and online store under root/name.
+    Feast prints progress; that output is swallowed to keep the benchmark's readable."""
+    warehouse = Warehouse(duckdb_path=root / name / "cartcast.duckdb", parquet_dir=data)
+    store = apply(warehouse, online, url, fast)
+    return materialize(store), store, feature_store.feast_dir(warehouse)
+
+
+def same_answers(stock, fast, customers: list[str]) -> bool:
+    """Feast's get_online_features (churn_90d_v1: all customer_features) agree, and read data."""
+    rows = [{"customer_id": c} for c in customers]
+    answers = [
+        _nan_as_text(
+            store.get_online_features(
+                features=store.get_feature_service("churn_90d_v1"), entity_rows=rows
+            ).to_dict()
+        )
+        for store in (stock, fast)
+    ]
+    filled = sum(v is not None for v in answers[0]["recency_days"])
+    return answers[0] == answers[1] and filled > len(customers) // 2
+
+
+def _nan_as_text(answer: dict[str, list]) -> dict[str, list]:
+    return {
+        name: ["NaN" if isinstance(x, float) and math.isnan(x) else x for x in values]
+        for name, values in answer.items()
+    }
+
+
+# ---- ceilings --------------------------------------------------------------------------
+
+
+def sqlite_ceiling(source_db: Path, customers: int, work: Path) -> float:
+    """Customers/s SQLite itself manages for the same rows into Feast's table layout:
+    INSERT ... SELECT from a copy in memory, in key order, no Python per row."""
+    table = f"cartcast_{VIEW}"
+    target = work / "ceiling.db"
+    con = sqlite3.connect(target)
+    try:
+        schema = (
+            sqlite3.connect(source_db)
+            .execute(
+                "select sql from sqlite_master where name in (?, ?) order by type desc",
+                [table, f"{table}_ek"],
+            )
+            .fetchall()
+        )
+        for (sql,) in schema:
+            con.execute(sql)
+        con.execute("attach ':memory:' as mem")
+        con.execute(f"attach '{source_db}' as src")
+        con.execute(
+            f"create table mem.rows as select * from src.{table} where entity_key in "
+            f"(select distinct entity_key from src.{table} order by entity_key "
+            f"limit {customers}) order by entity_key, feature_name"
+        )
+        con.commit()
+        con.execute("detach src")
+        start = time.perf_counter()
+        with con:
+            con.execute(f"insert into main.{table} select * from mem.rows")
+        seconds = time.perf_counter() - start
+        (n,) = con.execute(f"select count(distinct entity_key) from main.{table}").fetchone()
+        return n / seconds
+    finally:
+        con.close()
+        target.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path):
+    server = shutil.which("redis-server")
+    if server is None:
+        sys.exit("redis-server is not installed (apt-get install redis-server).")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def redis_hset_usec(url: str) -> float:
+    import redis
+
+    host, port = url.split(":")
+    stats = redis.Redis(host=host, port=int(port)).info("commandstats")
+    return float(stats["cmdstat_hset"]["usec_per_call"])
+
+
+def redis_reset(url: str) -> None:
+    import redis
+
+    host, port = url.split(":")
+    client = redis.Redis(host=host, port=int(port))
+    client.flushall()
+    client.config_resetstat()
+
+
+# ---- main ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 customers, stock on 5,000")
+    parser.add_argument("--customers", type=int, help="customers for cartcast's path")
+    parser.add_argument("--stock-customers", type=int, help="customers for stock Feast")
+    parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    n = args.customers or (20_000 if args.quick else 1_000_000)
+    n_stock = min(n, args.stock_customers or (5_000 if args.quick else 50_000))
+
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-materialize-") as tmp:
+        root = Path(tmp)
+        rng = np.random.default_rng(args.seed)
+        customers = synthetic_mart(VIEW, n, rng)
+        features = len(customers.column_names) - 2
+        write_marts(root / "full", customers, rng)
+        write_marts(root / "slice", customers.slice(0, n_stock), rng)
+        write_marts(root / "warm", customers.slice(0, 500), rng)
+        sample = (
+            customers.column("customer_id")
+            .slice(0, n_stock)
+            .to_pylist()[:: max(1, n_stock // SAMPLE)]
+        )
+        print(
+            f"materialize {VIEW}: {n:,} synthetic customers x {features} features "
+            f"(real columns and types, one snapshot); stock Feast on the first {n_stock:,}"
+        )
+
+        # Warm up both paths (imports, DuckDB, Feast's first-call work) outside the timings.
+        for fast in (False, True):
+            run(root, f"warm-{fast}", root / "warm", "sqlite", None, fast)
+
+        results = {}
+        stock_s, stock, stock_dir = run(root, "sqlite-stock", root / "slice", "sqlite", None, False)
+        fast_s, fast, fast_dir = run(root, "sqlite-fast", root / "full", "sqlite", None, True)
+        results["sqlite"] = (n_stock / stock_s, n / fast_s)
+        parity = same_answers(stock, fast, sample)
+        ceiling = sqlite_ceiling(fast_dir / "online_store.db", min(n, 100_000), root)
+        _report("sqlite", n_stock, stock_s, n, fast_s, parity)
+        print(
+            f"  ceiling: SQLite alone inserting the same rows (SQL, no Python): "
+            f"{ceiling:,.0f} customers/s"
+        )
+        del stock, fast
+        shutil.rmtree(stock_dir, ignore_errors=True)
+        shutil.rmtree(fast_dir, ignore_errors=True)
+
+        with redis_server(root) as url:
+            # Stock and cartcast on the slice in two databases (the parity check), then
+            # cartcast on all customers into an empty server.
+            redis_reset(url)
+            stock_s, stock, _ = run(
+                root, "redis-stock", root / "slice", "redis", f"{url},db=1", False
+            )
+            stock_usec = redis_hset_usec(url)
+            _, fast_slice, _ = run(
+                root, "redis-fast-slice", root / "slice", "redis", f"{url},db=2", True
+            )
+            parity = same_answers(stock, fast_slice, sample)
+            redis_reset(url)
+            fast_s, _, _ = run(root, "redis-fast", root / "full", "redis", url, True)
+            usec = redis_hset_usec(url)
+            results["redis"] = (n_stock / stock_s, n / fast_s)
+            _report("redis", n_stock, stock_s, n, fast_s, parity)
+            print(
+                f"  ceiling: redis-server's own time per HSET ({features + 1} fields): "
+                f"{usec:.1f} us (stock run {stock_usec:.1f} us) = {1e6 / usec:,.0f} "
+                "customers/s with nothing else running"
+            )
+
+    sqlite_stock, sqlite_fast = results["sqlite"]
+    redis_stock, redis_fast = results["redis"]
+    print(
+        f"RESULT materialize sqlite={sqlite_fast:,.0f}/s({sqlite_fast / sqlite_stock:.1f}x) "
+        f"redis={redis_fast:,.0f}/s({redis_fast / redis_stock:.1f}x) "
+        f"ratio={sqlite_fast / sqlite_stock:.1f}"
+    )
+
+
+def _report(backend: str, n_stock: int, stock_s: float, n: int, fast_s: float, parity: bool):
+    stock_rate, fast_rate = n_stock / stock_s, n / fast_s
+    print(f"{backend}:")
+    print(
+        f"  stock Feast   : {n_stock:>9,} customers in {stock_s:7.1f} s = "
+        f"{stock_rate:>9,.0f} customers/s (on a {n_stock:,}-customer slice)"
+    )
+    print(
+        f"  cartcast bulk : {n:>9,} customers in {fast_s:7.1f} s = "
+        f"{fast_rate:>9,.0f} customers/s   ratio {fast_rate / stock_rate:.1f}x"
+    )
+    print(
+        f"  parity: get_online_features identical for {SAMPLE} sampled customers: "
+        f"{'yes' if parity else 'NO'}"
+    )
+    if not parity:
+        sys.exit(f"{backend}: stock and bulk materialization disagree")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Online lookup latency: Feast's get_online_features for one customer, after cartcast's
+bulk materialization, in process and over the Feast feature server's HTTP.
+
+Synthetic customers with the real `customer_features` columns (as in bench/materialize.py)
+are materialized with cartcast's engine into SQLite and into Redis (a redis-server started
+here on 127.0.0.1 and a free port, stopped afterwards). Then, for random customers:
+
+- in process: `FeatureStore.get_online_features(features=<churn_90d_v1 service>,
+  entity_rows=[one customer])`, through cartcast's store classes and, as the peer, through
+  Feast's stock store classes reading the same data (reads are Feast's own code either way);
+- over HTTP: the Feast feature server (`feast.feature_server.get_app`, uvicorn) in a
+  subprocess, POST /get-online-features for one customer on a kept-alive connection.
+
+Each figure: p50 and p99 of 1,000 calls after 100 warm-up calls.
+
+    .venv/bin/python bench/online.py            # 100,000 customers materialized
+    .venv/bin/python bench/online.py --quick    # 5,000 customers, 300 calls
+
+The last line is `RESULT online sqlite_p99=<ms> redis_p99=<ms> http_p99=<ms> ratio=<stock
+p99 / cartcast p99, in process on SQLite>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from materialize import (
+    VIEW,
+    apply,
+    free_port,
+    materialize,
+    redis_server,
+    synthetic_mart,
+    write_marts,
+)
+
+from cartcast import feature_store
+from cartcast.paths import Warehouse
+
+SERVICE = "churn_90d_v1"
+SERVER = """
+import sys, uvicorn
+from pathlib import Path
+from feast.feature_server import get_app
+from cartcast.feature_store import get_store
+from cartcast.paths import Warehouse
+duckdb_path, parquet_dir, online, url, port = sys.argv[1:]
+warehouse = Warehouse(duckdb_path=Path(duckdb_path), parquet_dir=Path(parquet_dir))
+store = get_store(warehouse, online, url or None)
+uvicorn.run(get_app(store), host="127.0.0.1", port=int(port), log_level="warning",
+            access_log=False)
+"""
+
+
+def percentiles(seconds: list[float]) -> tuple[float, float]:
+    ms = np.array(seconds) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def in_process(store, customers: list[str], calls: int, warmup: int) -> tuple[float, float]:
+    service = store.get_feature_service(SERVICE)
+    rng = np.random.default_rng(1)
+    picks = rng.choice(customers, warmup + calls)
+    timings = []
+    for i, customer in enumerate(picks):
+        start = time.perf_counter()
+        answer = store.get_online_features(
+            features=service, entity_rows=[{"customer_id": str(customer)}]
+        ).to_dict()
+        elapsed = time.perf_counter() - start
+        if i >= warmup:
+            timings.append(elapsed)
+    if answer["recency_days"] == [None] and answer["orders_lifetime"] == [None]:
+        sys.exit("in-process lookups read nothing: materialization did not land")
+    return percentiles(timings)
+
+
+def over_http(
+    warehouse: Warehouse, online: str, url: str, customers: list[str], calls: int, warmup: int
+) -> tuple[float, float]:
+    port = free_port()
+    args = [str(warehouse.duckdb_path), str(warehouse.parquet_dir), online, url, str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        conn = _wait_for_server(server, port)
+        rng = np.random.default_rng(2)
+        timings = []
+        for i, customer in enumerate(rng.choice(customers, warmup + calls)):
+            body = json.dumps({"feature_service": SERVICE, "entities": {"customer_id": [customer]}})
+            start = time.perf_counter()
+            conn.request("POST", "/get-online-features", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            elapsed = time.perf_counter() - start
+            if response.status != 200:
+                sys.exit(f"feature server answered {response.status}: {payload[:500]!r}")
+            if i >= warmup:
+                timings.append(elapsed)
+        conn.close()
+        return percentiles(timings)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _wait_for_server(server: subprocess.Popen, port: int) -> http.client.HTTPConnection:
+    deadline = time.monotonic() + 120
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return conn
+        except OSError:
+            conn.close()
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            sys.exit(f"feature server did not start: {server.stderr.read().decode()[-2000:]}")
+        time.sleep(0.3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 customers, 300 calls")
+    parser.add_argument("--customers", type=int)
+    parser.add_argument("--calls", type=int)
+    parser.add_argument("--dir", type=Path, help="work folder (default: a temporary one)")
+    args = parser.parse_args()
+    n = args.customers or (5_000 if args.quick else 100_000)
+    calls = args.calls or (300 if args.quick else 1_000)
+    warmup = 100
+
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-online-") as tmp:
+        root = Path(tmp)
+        rng = np.random.default_rng(0)
+        table = synthetic_mart(VIEW, n, rng)
+        write_marts(root / "data", table, rng)
+        customers = table.column("customer_id").to_pylist()
+        print(
+            f"get_online_features({SERVICE}: {len(table.column_names) - 2} features) for one "
+            f"customer of {n:,} materialized; p50/p99 of {calls:,} calls after {warmup} warm-up"
+        )
+        results = {}
+        with redis_server(root) as url:
+            for online, store_url in (("sqlite", ""), ("redis", url)):
+                warehouse = Warehouse(root / online / "cartcast.duckdb", root / "data")
+                store = apply(warehouse, online, store_url or None, True)
+                materialize(store)
+                fast = in_process(store, customers, calls, warmup)
+                stock_store = feature_store.get_store(warehouse, online, store_url or None, False)
+                stock = in_process(stock_store, customers, calls, warmup)
+                http = over_http(warehouse, online, store_url, customers, calls, warmup)
+                results[online] = (fast, stock, http)
+                print(f"{online}:")
+                print(
+                    f"  in process, cartcast store : p50 {fast[0]:6.2f} ms  p99 {fast[1]:6.2f} ms"
+                )
+                print(
+                    f"  in process, stock store    : p50 {stock[0]:6.2f} ms  p99 {stock[1]:6.2f} ms"
+                )
+                print(
+                    f"  HTTP feature server        : p50 {http[0]:6.2f} ms  p99 {http[1]:6.2f} ms"
+                )
+
+    (sqlite_fast, sqlite_stock, sqlite_http) = results["sqlite"]
+    (redis_fast, _, redis_http) = results["redis"]
+    http_p99 = max(sqlite_http[1], redis_http[1])
+    print(
+        f"RESULT online sqlite_p99={sqlite_fast[1]:.2f}ms redis_p99={redis_fast[1]:.2f}ms "
+        f"http_p99={http_p99:.2f}ms ratio={sqlite_stock[1] / sqlite_fast[1]:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
