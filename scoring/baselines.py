@@ -21,6 +21,8 @@ class Baseline:
     estimator: Any
     params: pp.PreprocessParams
     spec: ModelSpec
+    # Amounts: the signed-log1p range of the training target, which predictions stay within.
+    bounds: tuple[float, float] | None = None
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         if self.family == "linear":
@@ -31,7 +33,22 @@ class Baseline:
             return self.estimator(frame)
         if self.spec.task == "binary":
             return self.estimator.predict_proba(x)[:, 1]
-        return inverse_signed_log1p(self.estimator.predict(x))
+        z = self.estimator.predict(x)
+        if self.bounds is not None:
+            z = np.clip(z, *self.bounds)
+        return inverse_signed_log1p(z)
+
+
+    def as_torch(self):
+        """The linear baseline as a `ScoreHead` (exportable like the torch models)."""
+        from scoring.nets import LinearNet, ScoreHead
+
+        if self.family != "linear":
+            raise ValueError(f"{self.name} has no torch form.")
+        coef = self.estimator.coef_
+        intercept = np.ravel(self.estimator.intercept_)[0]
+        net = LinearNet(self.params, coef, intercept)
+        return ScoreHead(net, self.spec.task, self.bounds).eval()
 
 
 def inverse_signed_log1p(z: np.ndarray) -> np.ndarray:
@@ -57,13 +74,16 @@ def tree_matrix(frame: pd.DataFrame, spec: ModelSpec, params: pp.PreprocessParam
 
 def fit_linear(spec: ModelSpec, params: pp.PreprocessParams, train: pd.DataFrame) -> Baseline:
     x = linear_matrix(train, spec, params)
-    y = train[spec.label].to_numpy(dtype=float)
+    y = train[spec.label_column].to_numpy(dtype=float)
     if spec.task == "binary":
         model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y.astype(int))
         name = "logistic regression"
     else:
-        model = Ridge(alpha=1.0).fit(x, pp.signed_log1p(y))
-        name = "ridge (signed log1p)"
+        z = pp.signed_log1p(y)
+        model = Ridge(alpha=1.0).fit(x, z)
+        return Baseline(
+            "ridge (signed log1p)", "linear", model, params, spec, (float(z.min()), float(z.max()))
+        )
     return Baseline(name, "linear", model, params, spec)
 
 
@@ -73,7 +93,7 @@ def fit_boosted_trees(
     """Conservative fixed settings and no early stopping: weekly snapshots of one customer are
     near copies, so a random early-stopping slice would leak (see the project brief)."""
     x = tree_matrix(train, spec, params)
-    y = train[spec.label].to_numpy(dtype=float)
+    y = train[spec.label_column].to_numpy(dtype=float)
     settings = dict(
         learning_rate=0.05,
         max_iter=200,
@@ -119,7 +139,7 @@ def fit_heuristic(spec: ModelSpec, params: pp.PreprocessParams, train: pd.DataFr
                         params, spec)  # fmt: skip
     score = heuristic_score(spec, train)
     edges = np.unique(np.quantile(score, np.linspace(0, 1, 11)[1:-1]))
-    y = train[spec.label].to_numpy(dtype=float)
+    y = train[spec.label_column].to_numpy(dtype=float)
     bins = np.digitize(score, edges)
     prior = y.mean()
     rates = np.array(

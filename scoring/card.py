@@ -23,7 +23,10 @@ def comparison_table(spec: ModelSpec, results: dict[str, dict[str, float]], cham
         mark = "* " if name == champion else "  "
         cells = "".join(f"{_fmt(metrics[c]):>12}" for c in columns)
         lines.append(f"{mark}{name:<{width - 2}}{cells}")
-    lines.append(f"* champion, chosen by validation {spec.selection_metric}")
+    lines.append(
+        f"* champion, chosen by validation {spec.selection_metric} among the exportable models "
+        "(all but the rule)"
+    )
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ def load_frame(spec: ModelSpec, warehouse: Warehouse, store=None) -> pd.DataFram
             f"The training set of {spec.name} is empty: {spec.feature_service} has no labelled "
             "rows (labels exist only once their window has passed). Build more data first."
         )
+    entities = entities.rename(columns={spec.label: spec.label_column})
     return build_training_set(entities, spec.feature_service, store)
 
 
@@ -84,9 +85,9 @@ def time_split(
             "Choose a later cut-off."
         )
     for part, rows in (("training", train), ("validation", valid)):
-        classes = rows[spec.label].nunique()
+        classes = rows[spec.label_column].nunique()
         if spec.task == "binary" and classes < 2:
-            value = rows[spec.label].iloc[0]
+            value = rows[spec.label_column].iloc[0]
             raise TrainingError(
                 f"The {part} split of {spec.name} has a single class: every label "
                 f"{spec.label} is {value}. A classifier needs both; move the cut-off or add data."
@@ -103,7 +104,7 @@ def check_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
     """Stop on data no model should be fitted on: empty, missing columns, bad labels, inf."""
     if frame.empty:
         raise TrainingError(f"The training set of {spec.name} is empty: nothing to train on.")
-    needed = [spec.label, "event_timestamp", *spec.numeric, *spec.categorical]
+    needed = [spec.label_column, "event_timestamp", *spec.numeric, *spec.categorical]
     if spec.sequence:
         needed.append(spec.sequence)
     missing = [c for c in needed if c not in frame.columns]
@@ -112,7 +113,7 @@ def check_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
             f"The training set of {spec.name} lacks column(s) {missing}: is "
             f"{spec.feature_service} the feature service this model was built for?"
         )
-    label = pd.to_numeric(frame[spec.label], errors="coerce")
+    label = pd.to_numeric(frame[spec.label_column], errors="coerce")
     if label.isna().any():
         raise TrainingError(f"Label {spec.label} has {int(label.isna().sum())} missing values.")
     if not np.isfinite(label.to_numpy(dtype=float)).all():
@@ -147,7 +148,7 @@ def describe_split(split: Split, spec: ModelSpec) -> str:
     ]
     for part, rows in (("train", split.train), ("valid", split.valid)):
         lo, hi = rows["event_timestamp"].min(), rows["event_timestamp"].max()
-        y = rows[spec.label].astype(float)
+        y = rows[spec.label_column].astype(float)
         if spec.task == "binary":
             balance = f"positives {int(y.sum()):,} ({y.mean():.1%})"
         else:

@@ -70,8 +70,16 @@ def make_inputs(
 
 def target(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
     """What the network fits: the 0/1 label, or signed log1p of an amount."""
-    y = frame[spec.label].to_numpy(dtype=np.float64)
+    y = frame[spec.label_column].to_numpy(dtype=np.float64)
     return y if spec.task == "binary" else pp.signed_log1p(y)
+
+
+def target_bounds(spec: ModelSpec, train: pd.DataFrame) -> tuple[float, float] | None:
+    """For amounts: the range of the fitted (signed log1p) target in training."""
+    if spec.task == "binary":
+        return None
+    z = target(spec, train)
+    return float(z.min()), float(z.max())
 
 
 def seed_everything(seed: int) -> None:
@@ -111,11 +119,12 @@ def train_torch(
     net = CartcastNet(
         params, hidden=config.hidden, dropout=config.dropout, use_sequence=config.use_sequence
     )
-    head = ScoreHead(net, spec.task).to(dev)
+    bounds = target_bounds(spec, train)
+    head = ScoreHead(net, spec.task, bounds).to(dev)
     x_train = make_inputs(train, spec, params, config.use_sequence)
     x_valid = make_inputs(valid, spec, params, config.use_sequence)
     y_train = torch.tensor(target(spec, train), dtype=torch.float32)
-    y_valid = valid[spec.label].to_numpy(dtype=np.float64)
+    y_valid = valid[spec.label_column].to_numpy(dtype=np.float64)
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if spec.task == "binary" else nn.HuberLoss()
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

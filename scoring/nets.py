@@ -108,11 +108,18 @@ class CartcastNet(nn.Module):
 
 
 class ScoreHead(nn.Module):
-    """What callers get: a probability (binary) or an amount (regression, inverse signed log1p)."""
+    """What callers get: a probability (binary) or an amount (regression, inverse signed log1p
+    of the network's output, kept within the training targets' range so that an extrapolating
+    network cannot predict amounts no customer ever spent)."""
 
-    def __init__(self, net: CartcastNet, task: str) -> None:
+    def __init__(
+        self, net: nn.Module, task: str, bounds: tuple[float, float] | None = None
+    ) -> None:
         super().__init__()
         self.net, self.task = net, task
+        low, high = bounds if bounds is not None else (-1e30, 1e30)
+        self.register_buffer("low", torch.tensor(low, dtype=torch.float32))
+        self.register_buffer("high", torch.tensor(high, dtype=torch.float32))
 
     def forward(
         self,
@@ -123,4 +130,40 @@ class ScoreHead(nn.Module):
         out = self.net(numeric, categories, products)
         if self.task == "binary":
             return torch.sigmoid(out)
+        out = torch.minimum(torch.maximum(out, self.low), self.high)
         return torch.sign(out) * torch.expm1(torch.abs(out))
+
+
+class LinearNet(nn.Module):
+    """A fitted linear baseline (logistic or ridge) as a torch module over raw inputs, so it
+    is exported with the same in-graph preprocessing as the MLP: preprocessed numbers times
+    weights, plus one weight per category value (the one-hot coefficients)."""
+
+    def __init__(self, params: PreprocessParams, coef, intercept: float) -> None:
+        super().__init__()
+        self.preprocess = TabularPreprocessor(params)
+        coef = torch.as_tensor(coef, dtype=torch.float32).reshape(-1)
+        width = params.n_tabular
+        self.linear = nn.Linear(width, 1)
+        with torch.no_grad():
+            self.linear.weight.copy_(coef[:width].reshape(1, -1))
+            self.linear.bias.fill_(float(intercept))
+        self.category_weights = nn.ModuleList()
+        start = width
+        for vocab in params.categories.values():
+            embedding = nn.Embedding(len(vocab) + 1, 1)
+            with torch.no_grad():
+                embedding.weight.copy_(coef[start : start + len(vocab) + 1].reshape(-1, 1))
+            self.category_weights.append(embedding)
+            start += len(vocab) + 1
+
+    def forward(
+        self,
+        numeric: torch.Tensor,
+        categories: torch.Tensor | None = None,
+        products: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out = self.linear(self.preprocess(numeric)).squeeze(1)
+        for j, embedding in enumerate(self.category_weights):
+            out = out + embedding(categories[:, j]).squeeze(1)
+        return out

@@ -91,6 +91,12 @@ class ModelSpec:
     description: str = ""
     heuristic: str = ""
 
+    @property
+    def label_column(self) -> str:
+        """The label's column in a training frame; prefixed, as a label may share a feature's
+        name (spend_90d is both the trailing feature and the future label)."""
+        return f"label__{self.label}"
+
     def transform(self, feature: str) -> str:
         return "identity" if feature in IDENTITY_FEATURES else "signed_log1p"
 
