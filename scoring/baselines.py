@@ -38,7 +38,6 @@ class Baseline:
             z = np.clip(z, *self.bounds)
         return inverse_signed_log1p(z)
 
-
     def as_torch(self):
         """The linear baseline as a `ScoreHead` (exportable like the torch models)."""
         from scoring.nets import LinearNet, ScoreHead
@@ -95,8 +94,8 @@ def fit_boosted_trees(
     x = tree_matrix(train, spec, params)
     y = train[spec.label_column].to_numpy(dtype=float)
     settings = dict(
-        learning_rate=0.05,
-        max_iter=200,
+        learning_rate=0.1,
+        max_iter=100,
         max_leaf_nodes=15,
         min_samples_leaf=200,
         l2_regularization=1.0,

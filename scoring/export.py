@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +65,8 @@ def export_torch(
     if example.products is not None:
         kwargs["products"] = example.products
         dynamic["products"] = {0: batch}
+    # The exporter logs notes (torchvision absent, shape renames) a user cannot act on.
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(

@@ -20,8 +20,8 @@ from scoring.specs import ModelSpec
 @dataclass(frozen=True)
 class TorchConfig:
     epochs: int = 8
-    batch_size: int = 512
-    learning_rate: float = 2e-3
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
     weight_decay: float = 1e-5
     hidden: tuple[int, ...] = (64, 32)
     dropout: float = 0.1
@@ -58,9 +58,7 @@ def make_inputs(
     frame: pd.DataFrame, spec: ModelSpec, params: pp.PreprocessParams, use_sequence: bool
 ) -> Inputs:
     numeric = torch.from_numpy(pp.raw_numeric(frame, spec.numeric))
-    categories = (
-        torch.from_numpy(pp.category_codes(frame, params)) if params.categories else None
-    )
+    categories = torch.from_numpy(pp.category_codes(frame, params)) if params.categories else None
     products = None
     if use_sequence:
         strings = pp.product_strings(frame, spec, params.sequence_length)

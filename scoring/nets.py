@@ -19,7 +19,12 @@ class SequenceEncoder(nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, length: int, dim: int = 16, heads: int = 2, token_dropout: float = 0.3
+        self,
+        vocab_size: int,
+        length: int,
+        dim: int = 16,
+        heads: int = 2,
+        token_dropout: float = 0.3,
     ) -> None:
         super().__init__()
         self.dim, self.heads, self.token_dropout = dim, heads, token_dropout

@@ -102,8 +102,12 @@ def add_raw_inputs(
     existing = list(graph.node)
     del graph.node[:]
     graph.node.extend([*nodes, *existing])
-    if not any(o.domain == ML_DOMAIN for o in model.opset_import):
+    # LabelEncoder with keys_strings/values_int64s needs ai.onnx.ml 2 or later.
+    ml = [o for o in model.opset_import if o.domain == ML_DOMAIN]
+    if not ml:
         model.opset_import.append(helper.make_opsetid(ML_DOMAIN, 3))
+    elif ml[0].version < 2:
+        ml[0].version = 3
     onnx.checker.check_model(model)
     return model
 

@@ -119,9 +119,9 @@ def transform_numeric(raw: np.ndarray, params: PreprocessParams) -> np.ndarray:
     out = np.hstack([values, indicators])
     bad = ~np.isfinite(out)
     if bad.any():
-        column = [*params.numeric, *(n for n, m in zip(params.numeric, params.has_missing) if m)][
-            int(np.argwhere(bad)[0][1])
-        ]
+        names = [*params.numeric]
+        names += [n for n, m in zip(params.numeric, params.has_missing, strict=True) if m]
+        column = names[int(np.argwhere(bad)[0][1])]
         raise TrainingError(
             f"Feature {column} is not finite after imputation and scaling: check its raw values."
         )

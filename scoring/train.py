@@ -108,9 +108,7 @@ def train_model(
             if progress is not None:
                 progress(label, epoch, config.epochs, loss, metric)
 
-        head, history[label] = train_torch(
-            spec, params, split.train, split.valid, config, on_epoch
-        )
+        head, history[label] = train_torch(spec, params, split.train, split.valid, config, on_epoch)
         valid_inputs = make_inputs(split.valid, spec, params, config.use_sequence)
         metrics[label] = evaluate(spec.task, y_valid, predict(head, valid_inputs))
         heads[label] = (head, config)
