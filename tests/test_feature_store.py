@@ -249,7 +249,9 @@ def test_feature_server_answers_over_http(materialized: Warehouse) -> None:
         server.wait(timeout=20)
 
     names = answer["metadata"]["feature_names"]
-    over_http = {name: result["values"][0] for name, result in zip(names, answer["results"])}
+    over_http = {
+        name: result["values"][0] for name, result in zip(names, answer["results"], strict=True)
+    }
     in_process = online_features(customer="12347", service="churn_90d_v1", warehouse=materialized)
     for name, value in in_process.items():
         assert over_http[name] == value, name
