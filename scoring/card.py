@@ -62,7 +62,7 @@ def model_card(spec: ModelSpec, card: dict) -> str:
         spec.description,
         "",
         f"- family of the exported model: **{card['family']}** ({card['champion']})",
-        f"- task: {spec.task}; label `{spec.label}` over {spec.label_window}",
+        f"- task: {spec.task}; label `{spec.label}` over {spec.window_text}",
         f"- feature service: `{spec.feature_service}`",
         f"- training snapshots: {card['train_window'][0]} .. {card['train_window'][1]} "
         f"({card['rows']['train']:,} rows)",

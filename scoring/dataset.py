@@ -81,7 +81,7 @@ def time_split(
     if train.empty:
         raise TrainingError(
             f"The cut-off {cutoff.isoformat()} leaves no training data for {spec.name}: every "
-            f"snapshot before it has a label window ({spec.label_window}) reaching past it. "
+            f"snapshot before it has a label window ({spec.window_text}) reaching past it. "
             "Choose a later cut-off."
         )
     for part, rows in (("training", train), ("validation", valid)):
@@ -143,7 +143,7 @@ def check_frame(frame: pd.DataFrame, spec: ModelSpec) -> None:
 def describe_split(split: Split, spec: ModelSpec) -> str:
     """Row counts and class balance (or label summary) of both sides of the split."""
     lines = [
-        f"{spec.name}: cut-off {split.cutoff.isoformat()}, label window {spec.label_window}; "
+        f"{spec.name}: cut-off {split.cutoff.isoformat()}, label window {spec.window_text}; "
         f"{split.dropped_for_gap:,} training rows dropped (label window past the cut-off)"
     ]
     for part, rows in (("train", split.train), ("valid", split.valid)):

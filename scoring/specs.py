@@ -97,6 +97,14 @@ class ModelSpec:
         name (spend_90d is both the trailing feature and the future label)."""
         return f"label__{self.label}"
 
+    @property
+    def window_text(self) -> str:
+        """The label window in words: "30 days", "30 minutes"."""
+        seconds = int(self.label_window.total_seconds())
+        if seconds % 86400 == 0:
+            return f"{seconds // 86400} days"
+        return f"{seconds // 60} minutes"
+
     def transform(self, feature: str) -> str:
         return "identity" if feature in IDENTITY_FEATURES else "signed_log1p"
 
