@@ -78,11 +78,11 @@ def fit_linear(spec: ModelSpec, params: pp.PreprocessParams, train: pd.DataFrame
         model = LogisticRegression(C=1.0, max_iter=2000).fit(x, y.astype(int))
         name = "logistic regression"
     else:
-        z = pp.signed_log1p(y)
-        model = Ridge(alpha=1.0).fit(x, z)
-        return Baseline(
-            "ridge (signed log1p)", "linear", model, params, spec, (float(z.min()), float(z.max()))
-        )
+        from scoring.fit import target_bounds
+
+        model = Ridge(alpha=1.0).fit(x, pp.signed_log1p(y))
+        bounds = target_bounds(spec, train)
+        return Baseline("ridge (signed log1p)", "linear", model, params, spec, bounds)
     return Baseline(name, "linear", model, params, spec)
 
 

@@ -43,14 +43,24 @@ def verdict(spec: ModelSpec, results: dict[str, dict[str, float]], champion: str
     best_torch = max(torch_rows, key=lambda n: sign * torch_rows[n][metric])
     best_base = max(base_rows, key=lambda n: sign * base_rows[n][metric])
     t, b = torch_rows[best_torch][metric], base_rows[best_base][metric]
+    worse = []
+    for column in metric_columns(spec):
+        if column == metric:
+            continue
+        s = -1 if column in LOWER_IS_BETTER else 1
+        best = max(base_rows, key=lambda n, c=column, s=s: s * base_rows[n][c])
+        if s * torch_rows[best_torch][column] < s * base_rows[best][column]:
+            ours, theirs = torch_rows[best_torch][column], base_rows[best][column]
+            worse.append(f"{column} {_fmt(ours)} vs {_fmt(theirs)} ({best})")
+    caveat = f" It is worse on {', '.join(worse)}." if worse else ""
     if sign * t >= sign * b:
         return (
             f"The torch model ({best_torch}) beats the best baseline ({best_base}) on "
-            f"validation {metric}: {t:.4f} vs {b:.4f}."
+            f"validation {metric}: {t:.4f} vs {b:.4f}.{caveat}"
         )
     return (
         f"The torch model does NOT beat the best baseline: {best_torch} has validation "
-        f"{metric} {t:.4f}, {best_base} has {b:.4f}. The champion is {champion}."
+        f"{metric} {t:.4f}, {best_base} has {b:.4f}. The champion is {champion}.{caveat}"
     )
 
 
