@@ -99,7 +99,8 @@ def model_card(spec: ModelSpec, card: dict) -> str:
         "|---|---|---|",
     ]
     for row in card["inputs"]:
-        lines.append(f"| {row['name']} | {row['type']} | {row['shape']} |")
+        shape = ", ".join(str(d) for d in row["shape"])
+        lines.append(f"| {row['name']} | {row['type']} | ({shape}) |")
     lines += [
         "",
         "Missing numbers are NaN (imputed in-graph with the training median); unknown "
