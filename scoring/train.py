@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -295,7 +295,3 @@ def _write_card(
     folder = entry.path.parent
     (folder / "model_card.json").write_text(json.dumps(content, indent=2, sort_keys=True))
     (folder / "model_card.md").write_text(card.model_card(spec, content))
-
-
-def quick_options(options: TrainOptions) -> TrainOptions:
-    return replace(options, quick=True)
