@@ -58,6 +58,12 @@ def demo() -> None:
     width = max(len(k) for k in values)
     for name, value in values.items():
         typer.echo(f"  {name:<{width}}  {value}")
+    typer.echo("\nTraining every model (cartcast train --all) ...")
+    try:
+        train_and_report(list(MODEL_NAMES), warehouse)
+    except _training_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
 
 
 MODEL_NAMES = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
