@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import onnx
 import pandas as pd
 import pytest
@@ -83,17 +82,22 @@ def test_same_seed_same_metrics(feast_warehouse: Warehouse, churn_frame: pd.Data
     assert again.metrics == first.metrics
     assert again.table == first.table
     assert first.parity <= PARITY_TOLERANCE and again.parity <= PARITY_TOLERANCE
-    other = train_model(
-        "churn_90d",
-        feast_warehouse,
-        TrainOptions(quick=True, seed=8),
-        frame=churn_frame,
-        echo=lambda _: None,
+
+
+def test_train_command(feast_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cartcast train`: Feast training set, progress, table, registry row."""
+    for key, value in feast_warehouse.env().items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["train", "--model", "churn_90d", "--quick", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "churn_90d: validation metrics" in result.output and "logistic regression" in result.output
     )
-    assert other.metrics["torch mlp"] != first.metrics["torch mlp"]
-    assert np.isclose(
-        other.metrics["torch mlp"]["roc_auc"], first.metrics["torch mlp"]["roc_auc"], atol=0.05
-    )
+    newest = registry.list_models(feast_warehouse, "churn_90d").iloc[-1]
+    seeded = json.loads(newest["metrics"])
+    assert seeded["selection_metric"] == "roc_auc"
+    assert newest["status"] in {"candidate", "champion"}
+    assert seeded["torch mlp"]["roc_auc"] > 0.6
 
 
 def test_feature_service_not_matching_the_model(
