@@ -1,0 +1,128 @@
+"""End to end on the bundled real data: Feast training set, split, torch and baselines,
+ONNX export with parity on real validation rows, registry, model card; reproducibility."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cartcast import feature_store
+from cartcast.cli import app
+from cartcast.paths import Warehouse
+from scoring import export, registry
+from scoring import preprocess as pp
+from scoring.dataset import load_frame, time_split
+from scoring.errors import TrainingError
+from scoring.onnx_graph import read_metadata
+from scoring.specs import get_spec
+from scoring.train import PARITY_TOLERANCE, TrainOptions, train_model
+
+QUICK = TrainOptions(quick=True, seed=7)
+
+
+@pytest.fixture(scope="module")
+def churn_frame(feast_warehouse: Warehouse) -> pd.DataFrame:
+    return load_frame(get_spec("churn_90d"), feast_warehouse)
+
+
+def test_purchase_30d_end_to_end(feast_warehouse: Warehouse) -> None:
+    spec = get_spec("purchase_30d")
+    store = feature_store.get_store(feast_warehouse)
+    result = train_model("purchase_30d", feast_warehouse, QUICK, store=store, echo=lambda _: None)
+
+    assert set(result.metrics) == {
+        "torch mlp",
+        "torch transformer+mlp",
+        "logistic regression",
+        "hist gradient boosting",
+        "recency/frequency rule",
+    }
+    for metrics in result.metrics.values():
+        assert 0.5 < metrics["roc_auc"] < 1 and metrics["lift_top10"] > 1
+    assert result.parity <= PARITY_TOLERANCE
+    assert "cut-off" in result.split_summary and "positives" in result.split_summary
+
+    entry = registry.get(feast_warehouse, "purchase_30d", result.version)
+    assert entry.feature_service == "purchase_30d_v1"
+    assert entry.verify_file() == result.path
+    assert result.path.parent == registry.model_dir(feast_warehouse, "purchase_30d", entry.version)
+    model = onnx.load(str(result.path))
+    meta = read_metadata(model)
+    assert meta["model_name"] == "purchase_30d" and meta["feature_service"] == "purchase_30d_v1"
+    assert meta["task"] == "binary" and meta["version"] == str(result.version)
+    inputs = json.loads(meta["inputs"])
+    assert [i["name"] for i in inputs] == [i.name for i in model.graph.input]
+    assert [i["name"] for i in inputs][: len(spec.numeric)] == list(spec.numeric)
+    assert json.loads(meta["metrics"])[result.champion] == result.metrics[result.champion]
+    _, train_end = json.loads(meta["training_window"])
+    assert pd.Timestamp(train_end) + spec.label_window <= pd.Timestamp(meta["cutoff"])
+    assert set(json.loads(meta["preprocessing"])) >= {"medians", "means", "stds", "categories"}
+    card = json.loads((result.path.parent / "model_card.json").read_text())
+    assert card["table"] == result.table and card["verdict"] == result.verdict
+    assert (result.path.parent / "model_card.md").read_text().startswith("# purchase_30d")
+
+    # The registered file scores real validation rows from raw feature values.
+    frame = load_frame(spec, feast_warehouse, store)
+    split = time_split(frame, spec, pd.Timestamp(meta["cutoff"]))
+    params = pp.PreprocessParams(**json.loads(meta["preprocessing"]))
+    sequence = spec.sequence in {i.name for i in model.graph.input}
+    rows = split.valid.head(500)
+    scores = export.run_onnx(result.path, export.onnx_feed(rows, spec, params, sequence))
+    assert scores.shape == (500,) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_same_seed_same_metrics(feast_warehouse: Warehouse, churn_frame: pd.DataFrame) -> None:
+    first = train_model("churn_90d", feast_warehouse, QUICK, frame=churn_frame, echo=lambda _: None)
+    again = train_model("churn_90d", feast_warehouse, QUICK, frame=churn_frame, echo=lambda _: None)
+    assert again.version == first.version + 1
+    assert again.metrics == first.metrics
+    assert again.table == first.table
+    assert first.parity <= PARITY_TOLERANCE and again.parity <= PARITY_TOLERANCE
+
+
+def test_train_command(feast_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cartcast train`: Feast training set, progress, table, registry row."""
+    for key, value in feast_warehouse.env().items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["train", "--model", "churn_90d", "--quick", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "churn_90d: validation metrics" in result.output and "logistic regression" in result.output
+    )
+    newest = registry.list_models(feast_warehouse, "churn_90d").iloc[-1]
+    seeded = json.loads(newest["metrics"])
+    assert seeded["selection_metric"] == "roc_auc"
+    assert newest["status"] in {"candidate", "champion"}
+    assert seeded["torch mlp"]["roc_auc"] > 0.6
+
+
+def test_feature_service_not_matching_the_model(
+    feast_warehouse: Warehouse, churn_frame: pd.DataFrame
+) -> None:
+    with pytest.raises(TrainingError, match="'spend_90d_v1' does not match model churn_90d"):
+        train_model(
+            "churn_90d",
+            feast_warehouse,
+            TrainOptions(feature_service="spend_90d_v1"),
+            frame=churn_frame,
+        )
+
+
+def test_cutoff_after_the_data(feast_warehouse: Warehouse, churn_frame: pd.DataFrame) -> None:
+    with pytest.raises(TrainingError, match="leaves no validation data"):
+        train_model(
+            "churn_90d",
+            feast_warehouse,
+            TrainOptions(cutoff=pd.Timestamp("2012-06-01", tz="UTC")),
+            frame=churn_frame,
+        )
+
+
+def test_train_command_rejects_bad_arguments() -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--model", "nope"]).exit_code == 2
+    assert runner.invoke(app, ["train"]).exit_code == 2
