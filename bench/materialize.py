@@ -33,9 +33,7 @@ import contextlib
 import io
 import math
 import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +47,7 @@ import pyarrow.parquet as pq
 
 from cartcast import feature_store
 from cartcast.dbt_contract import mart_columns
+from cartcast.local_redis import local_redis as redis_server
 from cartcast.paths import Warehouse
 
 AS_OF = datetime(2011, 12, 5)
@@ -228,51 +227,6 @@ def sqlite_ceiling(source_db: Path, customers: int, work: Path) -> float:
     finally:
         con.close()
         target.unlink(missing_ok=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def redis_server(workdir: Path):
-    server = shutil.which("redis-server")
-    if server is None:
-        sys.exit("redis-server is not installed (apt-get install redis-server).")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            server,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"redis-server did not start on port {port}")
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def redis_hset_usec(url: str) -> float:

@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from materialize import (
     VIEW,
     apply,
-    free_port,
     materialize,
-    redis_server,
     synthetic_mart,
     write_marts,
 )
 
 from cartcast import feature_store
+from cartcast.local_redis import free_port
+from cartcast.local_redis import local_redis as redis_server
 from cartcast.paths import Warehouse
 
 SERVICE = "churn_90d_v1"

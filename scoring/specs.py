@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from cartcast.dbt_contract import feature_columns
+
 Task = Literal["binary", "regression"]
 
 # Counts, durations and money are skewed: a signed log1p (sign(x) * log1p(|x|)) tames them and
@@ -22,55 +24,17 @@ IDENTITY_FEATURES = frozenset(
     }
 )
 
-CUSTOMER_NUMERIC = (
-    "recency_days",
-    "tenure_days",
-    "orders_7d",
-    "orders_30d",
-    "orders_90d",
-    "orders_365d",
-    "orders_lifetime",
-    "spend_7d",
-    "spend_30d",
-    "spend_90d",
-    "spend_365d",
-    "spend_lifetime",
-    "avg_order_value",
-    "distinct_products",
-    "avg_basket_lines",
-    "avg_basket_items",
-    "cancellation_rate",
-    "return_rate",
-    "days_between_orders_mean",
-    "days_between_orders_std",
-    "order_trend_30v90",
-    "share_orders_weekend",
-    "share_orders_morning",
-    "share_orders_afternoon",
-    "share_orders_evening",
-)
+NUMERIC_TYPES = frozenset({"double", "bigint", "integer"})
 
-EVENT_NUMERIC = (
-    "views_5m",
-    "carts_5m",
-    "favorites_5m",
-    "purchases_5m",
-    "views_15m",
-    "carts_15m",
-    "favorites_15m",
-    "purchases_15m",
-    "views_60m",
-    "carts_60m",
-    "favorites_60m",
-    "purchases_60m",
-    "distinct_items",
-    "distinct_categories",
-    "events",
-    "sessions",
-    "avg_session_minutes",
-    "minutes_since_last_event",
-    "minutes_since_last_cart",
-)
+
+def numeric_features(mart: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A mart's numeric feature columns in declared order, from its dbt contract: a column
+    added to the mart reaches the models without a second list to edit."""
+    return tuple(c.name for c in feature_columns(mart, keys) if c.data_type in NUMERIC_TYPES)
+
+
+CUSTOMER_NUMERIC = numeric_features("customer_features", ("customer_id", "as_of"))
+EVENT_NUMERIC = numeric_features("user_event_features", ("user_id", "as_of"))
 
 
 @dataclass(frozen=True)

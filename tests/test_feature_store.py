@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from cartcast import feature_store
 from cartcast.dbt_contract import mart_columns
 from cartcast.feature_store import FeatureStoreError
+from cartcast.local_redis import free_port
 from cartcast.paths import Warehouse
 from cartcast.training_set import TrainingSetError, build_training_set, label_entity_frame
 
@@ -208,16 +208,10 @@ def test_online_lookup_returns_the_latest_snapshot(materialized: Warehouse) -> N
         online_features(customer="no-such-customer", warehouse=materialized)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_feature_server_answers_over_http(materialized: Warehouse) -> None:
     from cartcast.online import online_features
 
-    port = _free_port()
+    port = free_port()
     env = {**__import__("os").environ, **materialized.env()}
     server = subprocess.Popen(
         [sys.executable, "-m", "cartcast.cli", "features", "serve", "--port", str(port)],
