@@ -32,17 +32,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-ORDER_COLUMNS = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
-EVENT_COLUMNS = ["user_id", "item_id", "category_id", "behavior_type", "ts"]
+from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
+
+ORDER_COLUMNS = ONLINE_RETAIL_COLUMNS
+EVENT_COLUMNS = TAOBAO_COLUMNS
 FILE_FORMATS = ("csv", "parquet")
 
 # Every raw column is text, as staging reads it.

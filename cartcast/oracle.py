@@ -15,20 +15,11 @@ from pathlib import Path
 import polars as pl
 
 from cartcast.paths import PROJECT_DIR
+from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 
-RETAIL_COLUMNS = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
+RETAIL_COLUMNS = ONLINE_RETAIL_COLUMNS
 # What "trimmed" removes, as in the SQL staging models.
 WHITESPACE = " \t\r\n"
-TAOBAO_COLUMNS = ["user_id", "item_id", "category_id", "behavior_type", "ts"]
 NON_MERCHANDISE_SEED = PROJECT_DIR / "seeds/non_merchandise_stock_codes.csv"
 
 # The warehouse keys a line by md5 of its raw values joined like this (`order_line_id`).
