@@ -228,6 +228,18 @@ def dbt_side(
     return {"wall": wall, "peak": peak, "rows": rows, "models": models, "error": error}
 
 
+def _print_slowest(dbt: dict) -> None:
+    slowest = ", ".join(f"{m} {t:.1f}s" for m, t, _, _ in dbt["models"][:6])
+    print(f"  slowest dbt nodes: {slowest}", flush=True)
+
+
+def _clean_up(work: Path, keep: bool) -> None:
+    if keep:
+        print(f"  kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _report_dbt(dbt: dict, raw_rows: int) -> None:
     if dbt["error"]:
         print(f"  dbt     FAILED after {dbt['wall']:.1f}s, peak_rss={_gib(dbt['peak'])}")
@@ -327,13 +339,9 @@ def bench_size(name: str, order_lines: int, opts: argparse.Namespace) -> dict:
                 print(f"  polars mart rows: {oracle['rows']}")
         else:
             print(f"  mart rows (dbt): {dbt['rows']}")
-        slowest = ", ".join(f"{m} {t:.1f}s" for m, t, _, _ in dbt["models"][:6])
-        print(f"  slowest dbt nodes: {slowest}", flush=True)
+        _print_slowest(dbt)
     finally:
-        if opts.keep:
-            print(f"  kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        _clean_up(work, opts.keep)
     if dbt["error"]:
         return {"dbt_rows_per_s": 0.0, "ratio": ratio, "failed": True}
     return {"dbt_rows_per_s": raw_rows / dbt["wall"], "ratio": ratio, "failed": False}
@@ -351,13 +359,9 @@ def bench_events_100m(opts: argparse.Namespace) -> dict:
         dbt = dbt_side(files, work, DBT_EVENTS_ONLY, EVENT_MARTS, opts.memory_limit)
         _report_dbt(dbt, n_events)
         print(f"  mart rows: {dbt['rows']}")
-        slowest = ", ".join(f"{m} {t:.1f}s" for m, t, _, _ in dbt["models"][:6])
-        print(f"  slowest dbt nodes: {slowest}", flush=True)
+        _print_slowest(dbt)
     finally:
-        if opts.keep:
-            print(f"  kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        _clean_up(work, opts.keep)
     rate = 0.0 if dbt["error"] else n_events / dbt["wall"]
     return {"dbt_rows_per_s": rate, "ratio": float("nan"), "failed": bool(dbt["error"])}
 

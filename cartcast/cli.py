@@ -55,9 +55,7 @@ def demo() -> None:
         f"\nOnline features of customer {customer} (cartcast features get --customer {customer}):"
     )
     values = online_features(customer=customer, warehouse=warehouse)
-    width = max(len(k) for k in values)
-    for name, value in values.items():
-        typer.echo(f"  {name:<{width}}  {value}")
+    _print_features(values, indent="  ")
     typer.echo("\nTraining every model (cartcast train --all) ...")
     try:
         train_and_report(list(MODEL_NAMES), warehouse)
@@ -227,6 +225,12 @@ features_app = typer.Typer(no_args_is_help=True, help="Feast: apply, materialize
 app.add_typer(features_app, name="features")
 
 
+def _print_features(values: dict, indent: str = "") -> None:
+    width = max(len(k) for k in values)
+    for name, value in values.items():
+        typer.echo(f"{indent}{name:<{width}}  {value}")
+
+
 def _parse_time(value: str | None):
     from datetime import UTC, datetime
 
@@ -356,9 +360,7 @@ def features_get(
     except _feature_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
-    width = max(len(k) for k in values)
-    for name, value in values.items():
-        typer.echo(f"{name:<{width}}  {value}")
+    _print_features(values)
 
 
 @features_app.command("serve")

@@ -34,13 +34,11 @@ import pyarrow.parquet as pq
 
 from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 
-ORDER_COLUMNS = ONLINE_RETAIL_COLUMNS
-EVENT_COLUMNS = TAOBAO_COLUMNS
 FILE_FORMATS = ("csv", "parquet")
 
 # Every raw column is text, as staging reads it.
-ORDER_SCHEMA = pa.schema([(c, pa.string()) for c in ORDER_COLUMNS])
-EVENT_SCHEMA = pa.schema([(c, pa.string()) for c in EVENT_COLUMNS])
+ORDER_SCHEMA = pa.schema([(c, pa.string()) for c in ONLINE_RETAIL_COLUMNS])
+EVENT_SCHEMA = pa.schema([(c, pa.string()) for c in TAOBAO_COLUMNS])
 
 # Rows per written chunk (a Parquet row group, a CSV block).
 CHUNK_ROWS = 1_000_000
@@ -306,7 +304,7 @@ def relation_expression(path: Path) -> str:
         return f"read_parquet('{path}')"
     if path.name.startswith("online_retail"):
         return f"read_csv('{path}', header=true, all_varchar=true)"
-    names = ", ".join(f"'{c}'" for c in EVENT_COLUMNS)
+    names = ", ".join(f"'{c}'" for c in TAOBAO_COLUMNS)
     return f"read_csv('{path}', header=false, all_varchar=true, names=[{names}])"
 
 

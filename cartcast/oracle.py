@@ -17,7 +17,6 @@ import polars as pl
 from cartcast.paths import PROJECT_DIR
 from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 
-RETAIL_COLUMNS = ONLINE_RETAIL_COLUMNS
 # What "trimmed" removes, as in the SQL staging models.
 WHITESPACE = " \t\r\n"
 NON_MERCHANDISE_SEED = PROJECT_DIR / "seeds/non_merchandise_stock_codes.csv"
@@ -200,11 +199,11 @@ def _stage_order_lines(
     invoice_lines: Source, *, now: datetime, timezone: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split the raw invoice lines into used lines, quarantined rows and a duplicate count."""
-    raw = _scan_raw(invoice_lines, RETAIL_COLUMNS, has_header=True)
+    raw = _scan_raw(invoice_lines, ONLINE_RETAIL_COLUMNS, has_header=True)
     # Spreadsheets turn customer numbers into "17850.0"; that is the same customer, and the
     # same raw row, as "17850".
     kept, duplicates_removed = _dedupe(
-        raw, RETAIL_COLUMNS, {"CustomerID": pl.col("CustomerID").str.replace(r"\.0+$", "")}
+        raw, ONLINE_RETAIL_COLUMNS, {"CustomerID": pl.col("CustomerID").str.replace(r"\.0+$", "")}
     )
 
     invoice = pl.col("InvoiceNo")
@@ -241,7 +240,7 @@ def _stage_order_lines(
         order_id=invoice,
         product_id=pl.col("StockCode").str.to_uppercase(),
         reason=pl.col("reason"),
-        **{f"raw_{_snake(c)}": pl.col(c) for c in RETAIL_COLUMNS},
+        **{f"raw_{_snake(c)}": pl.col(c) for c in ONLINE_RETAIL_COLUMNS},
     )
     non_merchandise = _non_merchandise_codes()
     used = staged.filter(pl.col("reason").is_null()).select(
@@ -256,7 +255,7 @@ def _stage_order_lines(
         unit_price=pl.col("unit_price"),
         line_amount=(quantity * pl.col("unit_price")).cast(MONEY),
         is_merchandise=~pl.col("StockCode").str.to_uppercase().is_in(non_merchandise),
-        raw_row=_raw_row_text(RETAIL_COLUMNS),
+        raw_row=_raw_row_text(ONLINE_RETAIL_COLUMNS),
     )
     return used, quarantine, duplicates_removed
 

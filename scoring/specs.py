@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Literal
 
 from cartcast.dbt_contract import feature_columns
+from cartcast.training_set import SERVICE_LABELS
 
 Task = Literal["binary", "regression"]
 
@@ -44,8 +45,6 @@ class ModelSpec:
     name: str
     task: Task
     feature_service: str
-    key: str
-    label: str
     label_window: timedelta
     numeric: tuple[str, ...]
     categorical: tuple[str, ...] = ()
@@ -54,6 +53,16 @@ class ModelSpec:
     selection_metric: str = "roc_auc"
     description: str = ""
     heuristic: str = ""
+
+    @property
+    def key(self) -> str:
+        """The entity key, from the label table the feature service trains on."""
+        return SERVICE_LABELS[self.feature_service][1]
+
+    @property
+    def label(self) -> str:
+        """The label column in that table."""
+        return SERVICE_LABELS[self.feature_service][2]
 
     @property
     def label_column(self) -> str:
@@ -78,8 +87,6 @@ SPECS: dict[str, ModelSpec] = {
         name="purchase_30d",
         task="binary",
         feature_service="purchase_30d_v1",
-        key="customer_id",
-        label="purchase_30d",
         label_window=timedelta(days=30),
         numeric=CUSTOMER_NUMERIC,
         categorical=("country",),
@@ -92,8 +99,6 @@ SPECS: dict[str, ModelSpec] = {
         name="churn_90d",
         task="binary",
         feature_service="churn_90d_v1",
-        key="customer_id",
-        label="churn_90d",
         label_window=timedelta(days=90),
         numeric=CUSTOMER_NUMERIC,
         categorical=("country",),
@@ -105,8 +110,6 @@ SPECS: dict[str, ModelSpec] = {
         name="spend_90d",
         task="regression",
         feature_service="spend_90d_v1",
-        key="customer_id",
-        label="spend_90d",
         label_window=timedelta(days=90),
         numeric=CUSTOMER_NUMERIC,
         categorical=("country",),
@@ -118,8 +121,6 @@ SPECS: dict[str, ModelSpec] = {
         name="intent_session",
         task="binary",
         feature_service="intent_session_v1",
-        key="user_id",
-        label="purchase_within_horizon",
         label_window=timedelta(minutes=30),
         numeric=EVENT_NUMERIC,
         selection_metric="pr_auc",

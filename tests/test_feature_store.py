@@ -4,6 +4,7 @@ online lookups in process and over HTTP, and clear errors for what a user can fi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -212,7 +213,7 @@ def test_feature_server_answers_over_http(materialized: Warehouse) -> None:
     from cartcast.online import online_features
 
     port = free_port()
-    env = {**__import__("os").environ, **materialized.env()}
+    env = {**os.environ, **materialized.env()}
     server = subprocess.Popen(
         [sys.executable, "-m", "cartcast.cli", "features", "serve", "--port", str(port)],
         env=env,

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast.cli import app
-from cartcast.generate import EVENT_COLUMNS, ORDER_COLUMNS, generate, relation_expression
+from cartcast.generate import generate, relation_expression
+from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 from tests.conftest import build_warehouse
 
 CUSTOMERS = 80
@@ -52,7 +53,7 @@ def test_file_names_and_formats(csv_files: dict[str, Path], tmp_path: Path) -> N
     for name, path in parquet.items():
         assert path.suffix == ".parquet"
         schema = pq.read_schema(path)
-        expected = ORDER_COLUMNS if name == "online_retail" else EVENT_COLUMNS
+        expected = ONLINE_RETAIL_COLUMNS if name == "online_retail" else TAOBAO_COLUMNS
         assert schema.names == expected
         assert all(str(t) == "string" for t in schema.types)
     # Both formats hold the same rows.
@@ -69,9 +70,9 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
 
 def test_order_lines_layout_and_flaws(csv_files: dict[str, Path]) -> None:
     header, *rows = _rows(csv_files["online_retail"])
-    assert header == ORDER_COLUMNS
-    assert all(len(r) == len(ORDER_COLUMNS) for r in rows)
-    lines = [dict(zip(ORDER_COLUMNS, r, strict=True)) for r in rows]
+    assert header == ONLINE_RETAIL_COLUMNS
+    assert all(len(r) == len(ONLINE_RETAIL_COLUMNS) for r in rows)
+    lines = [dict(zip(ONLINE_RETAIL_COLUMNS, r, strict=True)) for r in rows]
     n = len(lines)
     assert 4_000 < n < 25_000  # about 126 lines per customer
 
@@ -102,7 +103,7 @@ def test_order_lines_layout_and_flaws(csv_files: dict[str, Path]) -> None:
 def test_events_layout_and_funnel(csv_files: dict[str, Path]) -> None:
     rows = _rows(csv_files["taobao"])
     assert len(rows) == EVENTS  # no header, exactly the events asked for
-    assert all(len(r) == len(EVENT_COLUMNS) for r in rows)
+    assert all(len(r) == len(TAOBAO_COLUMNS) for r in rows)
     assert all(r[0].isdigit() and r[1].isdigit() and r[2].isdigit() for r in rows)
     counts = {b: sum(r[3] == b for r in rows) for b in ("pv", "cart", "fav", "buy")}
     assert sum(counts.values()) == EVENTS

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from cartcast.paths import Warehouse
+from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS
 from tests.conftest import build_warehouse, online_retail_var, taobao_var
 from tests.warehouse_queries import fetch
 
-HEADER = [
-    "InvoiceNo",
-    "StockCode",
-    "Description",
-    "Quantity",
-    "InvoiceDate",
-    "UnitPrice",
-    "CustomerID",
-    "Country",
-]
+HEADER = ONLINE_RETAIL_COLUMNS
 GOOD = [
     "536365",
     "85123A",
