@@ -9,3 +9,7 @@ class TrainingError(ValueError):
 
 class RegistryError(ValueError):
     """A model or version is missing, or does not match what was asked for."""
+
+
+class ScoringError(ValueError):
+    """A model cannot score a feature table: missing or mistyped inputs, no champion, ..."""

@@ -203,9 +203,14 @@ _COLUMNS = "name, version, task, feature_service, family, path, sha256, status, 
 
 def get(warehouse: Warehouse, name: str, version: int) -> Entry:
     with connect(warehouse) as con:
-        row = con.execute(
-            f"select {_COLUMNS} from {TABLE} where name = ? and version = ?", [name, version]
-        ).fetchone()
+        return get_on(con, name, version)
+
+
+def get_on(con: duckdb.DuckDBPyConnection, name: str, version: int) -> Entry:
+    """`get` on an open connection (dbt's own, inside a Python model)."""
+    row = con.execute(
+        f"select {_COLUMNS} from {TABLE} where name = ? and version = ?", [name, version]
+    ).fetchone()
     if row is None:
         raise RegistryError(f"No model {name} v{version} in {TABLE}; see `cartcast models list`.")
     return _entry(row)
@@ -214,11 +219,20 @@ def get(warehouse: Warehouse, name: str, version: int) -> Entry:
 def champion(warehouse: Warehouse, name: str, feature_service: str | None = None) -> Entry:
     """The version scoring uses by default; checks the feature service when one is given."""
     with connect(warehouse) as con:
-        row = con.execute(
-            f"select {_COLUMNS} from {TABLE} where name = ? and status = 'champion'", [name]
-        ).fetchone()
+        return champion_on(con, name, feature_service)
+
+
+def champion_on(
+    con: duckdb.DuckDBPyConnection, name: str, feature_service: str | None = None
+) -> Entry:
+    """`champion` on an open connection (dbt's own, inside a Python model)."""
+    row = con.execute(
+        f"select {_COLUMNS} from {TABLE} where name = ? and status = 'champion'", [name]
+    ).fetchone()
     if row is None:
-        raise RegistryError(f"Model {name} has no champion: train it (`cartcast train`).")
+        raise RegistryError(
+            f"Model {name} has no champion: train one with `cartcast train --model {name}`."
+        )
     entry = _entry(row)
     if feature_service is not None:
         entry.check_feature_service(feature_service)

@@ -1,0 +1,86 @@
+"""The prediction tables `predictions.<model>`: their columns, ranks, and atomic replacement.
+
+One row per entity, `as_of` and model version. Scoring an `as_of` again with the same version
+replaces exactly those rows, in one transaction: a crash before the commit leaves the previous
+rows in place, and a rerun completes. dbt's Python models build the same table with the same
+columns (`models/predictions/`), so batch scoring and `dbt build` write one table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+SCHEMA = "predictions"
+SCORES = "cartcast_scores"
+
+
+def table(model: str) -> str:
+    return f"{SCHEMA}.{model}"
+
+
+def ddl(model: str, key: str) -> str:
+    return f"""
+        create schema if not exists {SCHEMA};
+        create table if not exists {table(model)} (
+            {key} varchar not null,
+            as_of timestamp not null,
+            score double not null,
+            score_rank bigint not null,
+            score_decile integer not null,
+            model_name varchar not null,
+            model_version integer not null,
+            scored_at timestamp not null
+        );
+    """
+
+
+def scores_ddl(key: str, name: str = SCORES) -> str:
+    """The temporary table scores stream into before they are ranked and written."""
+    return f"create or replace temp table {name} ({key} varchar, as_of timestamp, score double)"
+
+
+def ranked_sql(
+    model: str, version: int, key: str, scored_at: datetime, source: str = SCORES
+) -> str:
+    """Scores with their rank (1 = highest) and decile (1 = top tenth) within each `as_of`.
+
+    Ties are broken by the key, so a rerun ranks identically.
+    """
+    order = f"order by score desc, {key}"
+    return f"""
+        select
+            {key},
+            as_of,
+            score,
+            row_number() over (partition by as_of {order}) as score_rank,
+            cast(ntile(10) over (partition by as_of {order}) as integer) as score_decile,
+            '{model}' as model_name,
+            cast({int(version)} as integer) as model_version,
+            cast('{scored_at.isoformat(sep=" ")}' as timestamp) as scored_at
+        from {source}
+    """
+
+
+def replace(
+    con: duckdb.DuckDBPyConnection, model: str, version: int, key: str, scored_at: datetime
+) -> int:
+    """Swap in the staged scores for their `as_of`s and this version, in one transaction."""
+    con.execute(ddl(model, key))
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"delete from {table(model)} where model_version = ? "
+            f"and as_of in (select distinct as_of from {SCORES})",
+            [version],
+        )
+        con.execute(
+            f"insert into {table(model)} by name {ranked_sql(model, version, key, scored_at)}"
+        )
+        (rows,) = con.execute(f"select count(*) from {SCORES}").fetchone()
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return rows
