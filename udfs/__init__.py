@@ -1,1 +1,6 @@
-"""DuckDB functions that let plain SQL call cartcast models (filled in by the scoring work)."""
+"""SQL functions that call cartcast models from DuckDB, and the dbt-duckdb plugin that adds
+them (and the model registry) to dbt's connection."""
+
+from udfs.predict import register
+
+__all__ = ["register"]
