@@ -1,8 +1,12 @@
 """The dbt-duckdb plugin that prepares cartcast's warehouse for dbt's connection.
 
-Named in profiles.yml (`plugins: - module: udfs.dbt_plugin`). It creates the folders of
-the DuckDB file and of the Parquet feature marts, so that a bare `dbt build` works on a
-fresh clone without a manual `mkdir`.
+Named in profiles.yml (`plugins: - module: udfs.dbt_plugin`). It
+- creates the folders of the DuckDB file and of the Parquet feature marts, so that a bare
+  `dbt build` works on a fresh clone without a manual `mkdir`;
+- creates the model registry table if missing, so models that read it (the `*_latest`
+  prediction views) build before any model is trained;
+- registers the SQL functions of `udfs.predict` (`cartcast_predict`, ...). They exist only on
+  this connection: models that call them must be tables, not views.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
 
 
 def ensure_warehouse_folders(database_path: str, external_root: str) -> None:
@@ -24,3 +29,10 @@ def ensure_warehouse_folders(database_path: str, external_root: str) -> None:
 class Plugin(BasePlugin):
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         ensure_warehouse_folders(creds.path, creds.external_root)
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        from scoring.registry import DDL
+        from udfs.predict import register
+
+        conn.execute(DDL)
+        register(conn)
