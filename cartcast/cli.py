@@ -15,16 +15,27 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 @app.command()
 def build(
     full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
+    scoring: bool = typer.Option(
+        True,
+        "--scoring/--no-scoring",
+        help="Also score and monitor (needs a champion per model: `cartcast train --all`).",
+    ),
 ) -> None:
     """Run `dbt build` on the warehouse, then print the load summary."""
     warehouse = Warehouse.from_env()
     args = ["build", *(["--full-refresh"] if full_refresh else [])]
+    if not scoring:
+        args += ["--exclude", "tag:scoring"]
+    _dbt(args, warehouse)
+    summary()
+
+
+def _dbt(args: list[str], warehouse: Warehouse) -> None:
     try:
         run_dbt(args, warehouse, echo=True)
     except DbtError as err:
         typer.secho(str(err).splitlines()[0], fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
-    summary()
 
 
 @app.command()
@@ -36,7 +47,7 @@ def demo() -> None:
     from cartcast import feature_store
     from cartcast.online import online_features
 
-    build(full_refresh=False)
+    build(full_refresh=False, scoring=False)
     warehouse = Warehouse.from_env()
     typer.echo("\nFeast: applying definitions and materializing the online store ...")
     try:
@@ -62,6 +73,27 @@ def demo() -> None:
     except _training_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
+    typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
+    _dbt(["build", "--select", "tag:scoring"], warehouse)
+    _print_top_customers(warehouse)
+    typer.echo(f"\nOnline score of customer {customer} (cartcast predict --customer {customer}):")
+    predict(customer=customer, user=None, model="purchase_30d", version=None, show=False)
+
+
+def _print_top_customers(warehouse: Warehouse, limit: int = 10) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    rows = con.execute(
+        "select customer_id, as_of, score, score_decile, model_version "
+        "from predictions.purchase_30d_latest order by score desc, customer_id limit ?",
+        [limit],
+    ).fetchall()
+    con.close()
+    typer.echo(f"\nTop {limit} customers by purchase probability (purchase_30d_latest):")
+    typer.echo(f"  {'customer_id':<12} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version")
+    for customer_id, as_of, score, decile, version in rows:
+        typer.echo(f"  {customer_id:<12} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}")
 
 
 MODEL_NAMES = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
@@ -376,6 +408,79 @@ def features_serve(
     from cartcast.feature_store import get_store
 
     uvicorn.run(get_app(get_store(online=online)), host=host, port=port, log_level="warning")
+
+
+def _scoring_errors():
+    from scoring.errors import RegistryError, ScoringError
+
+    return (*_feature_errors(), ScoringError, RegistryError)
+
+
+@app.command()
+def score(
+    model: str = typer.Option(None, "--model", help=f"One of {', '.join(MODEL_NAMES)}."),
+    all_models: bool = typer.Option(False, "--all", help="Score every model."),
+    as_of: list[str] = typer.Option(None, "--as-of", help="A snapshot to score (repeatable)."),
+    start: str = typer.Option(None, help="Score snapshots from this time (inclusive)."),
+    end: str = typer.Option(None, help="Score snapshots up to this time (inclusive)."),
+    version: int = typer.Option(None, help="A registered version instead of the champion."),
+    batch_rows: int = typer.Option(None, min=1, help="Rows per record batch."),
+    threads: int = typer.Option(None, min=1, help="ONNX Runtime threads (default: all cores)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
+) -> None:
+    """Score feature snapshots with ONNX Runtime into predictions.<model> (idempotent: a
+    rerun replaces the same as_of and version in one transaction)."""
+    import logging
+
+    from scoring.batch import DEFAULT_BATCH_ROWS
+    from scoring.batch import score as run_score
+    from scoring.feature_source import AsOf
+
+    if all_models == (model is not None):
+        raise typer.BadParameter("Give --model NAME or --all.")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    times = tuple(_parse_time(t).replace(tzinfo=None) for t in as_of or ())
+    window = AsOf(
+        times,
+        _parse_time(start).replace(tzinfo=None) if start else None,
+        _parse_time(end).replace(tzinfo=None) if end else None,
+    )
+    warehouse = Warehouse.from_env()
+    for name in MODEL_NAMES if all_models else [model]:
+        try:
+            run = run_score(
+                warehouse, name, window, version, batch_rows or DEFAULT_BATCH_ROWS, threads, device
+            )
+        except _scoring_errors() as err:
+            typer.secho(str(err), fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from err
+        typer.echo(run.describe())
+
+
+@app.command()
+def predict(
+    customer: str = typer.Option(None, help="Customer id."),
+    user: str = typer.Option(None, help="Clickstream user id (intent_session)."),
+    model: str = typer.Option("purchase_30d", help=f"One of {', '.join(MODEL_NAMES)}."),
+    version: int = typer.Option(None, help="A registered version instead of the champion."),
+    show: bool = typer.Option(False, "--show-features", help="Print the features used."),
+) -> None:
+    """Score one customer (or user) now, from the online store and the champion model."""
+    from cartcast.feature_store import get_store
+    from scoring.online_score import open_model, predict_one
+
+    if (customer is None) == (user is None):
+        raise typer.BadParameter("Give exactly one of --customer or --user.")
+    warehouse = Warehouse.from_env()
+    try:
+        scorer = open_model(warehouse, model, version)
+        result = predict_one(customer or user, scorer, get_store(warehouse), warehouse)
+    except _scoring_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"{result.model} v{result.version} {result.key}={result.entity}: {result.score:.6g}")
+    if show:
+        _print_features(result.features, indent="  ")
 
 
 if __name__ == "__main__":
