@@ -12,13 +12,14 @@ from cartcast.paths import PROJECT_DIR, Warehouse
 
 # A fixed "now" keeps the future-time rule, and so every table, reproducible across runs.
 FIXED_NOW = "2026-01-01 00:00:00"
+# Everything but scoring, which needs trained models (the `scored_warehouse` fixture).
+BUILD = ("build", "--exclude", "tag:scoring")
 # Seeds and models without the data and unit tests: for tests that build several times.
-BUILD_ONLY = ("build", "--exclude", "resource_type:test", "resource_type:unit_test")
+BUILD_ONLY = (*BUILD, "resource_type:test", "resource_type:unit_test")
+SCORED_MODELS = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
 
 
-def build_warehouse(
-    root: Path, dbt_vars: dict | None = None, args: tuple = ("build",)
-) -> Warehouse:
+def build_warehouse(root: Path, dbt_vars: dict | None = None, args: tuple = BUILD) -> Warehouse:
     """`dbt build` into a fresh warehouse below `root`."""
     warehouse = Warehouse.under(root)
     run_dbt(list(args), warehouse, {"cartcast_now": FIXED_NOW, **(dbt_vars or {})}, work_dir=root)
@@ -110,3 +111,27 @@ def feast_warehouse(real_warehouse: Warehouse) -> Warehouse:
 
     feature_store.apply(real_warehouse)
     return real_warehouse
+
+
+@pytest.fixture(scope="session")
+def scored_warehouse(feast_warehouse: Warehouse) -> Warehouse:
+    """The real warehouse with every model trained (quick), the online store materialized,
+    and predictions and monitoring built by `dbt build --select tag:scoring`."""
+    from cartcast import feature_store
+    from scoring import registry
+    from scoring.train import TrainOptions, train_model
+
+    feature_store.materialize(feast_warehouse)
+    store = feature_store.get_store(feast_warehouse)
+    for name in SCORED_MODELS:
+        if registry.list_models(feast_warehouse, name).empty:
+            train_model(
+                name, feast_warehouse, TrainOptions(quick=True), store=store, echo=lambda _: None
+            )
+    run_dbt(
+        ["build", "--select", "tag:scoring"],
+        feast_warehouse,
+        {"cartcast_now": FIXED_NOW},
+        work_dir=feast_warehouse.duckdb_path.parent,
+    )
+    return feast_warehouse

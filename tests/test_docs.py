@@ -10,8 +10,8 @@ from cartcast.paths import Warehouse
 from tests.conftest import FIXED_NOW
 
 
-def test_every_built_column_is_documented(real_warehouse: Warehouse, tmp_path: Path) -> None:
-    run_dbt(["docs", "generate"], real_warehouse, {"cartcast_now": FIXED_NOW}, work_dir=tmp_path)
+def test_every_built_column_is_documented(scored_warehouse: Warehouse, tmp_path: Path) -> None:
+    run_dbt(["docs", "generate"], scored_warehouse, {"cartcast_now": FIXED_NOW}, work_dir=tmp_path)
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
 
@@ -24,9 +24,7 @@ def test_every_built_column_is_documented(real_warehouse: Warehouse, tmp_path: P
             undocumented.append(f"{unique_id} (model description)")
         built = catalog["nodes"].get(unique_id)
         assert built is not None, f"{unique_id} is missing from the catalog"
-        documented = {
-            name.lower(): col.get("description") for name, col in node["columns"].items()
-        }
+        documented = {name.lower(): col.get("description") for name, col in node["columns"].items()}
         for column in built["columns"]:
             checked += 1
             if not documented.get(column.lower()):
