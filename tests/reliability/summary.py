@@ -43,13 +43,13 @@ class Tally:
     def render(self) -> str:
         lines = [
             "cartcast reliability summary",
-            f"  defect kinds tried        {len(self.defect_kinds):>8,}",
-            f"  rows tried                {self.rows_tried:>8,}",
-            f"  rows quarantined          {self.rows_quarantined:>8,}",
-            f"  builds stopped with cause {self.builds_stopped:>8,}",
+            f"  defect kinds tried                {len(self.defect_kinds):>8,}",
+            f"  rows tried                        {self.rows_tried:>8,}",
+            f"  rows quarantined                  {self.rows_quarantined:>8,}",
+            f"  builds stopped with cause         {self.builds_stopped:>8,}",
         ]
-        lines += [f"  {name:<26}{n:>8,}" for name, n in sorted(self.other.items())]
-        lines.append(f"  mismatches found          {len(self.mismatches):>8,}")
+        lines += [f"  {name:<34}{n:>8,}" for name, n in sorted(self.other.items())]
+        lines.append(f"  mismatches found                  {len(self.mismatches):>8,}")
         lines += [f"    - {m}" for m in self.mismatches]
         lines.append("  kinds: " + ", ".join(sorted(self.defect_kinds)))
         return "\n".join(lines)
