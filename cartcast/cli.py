@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
+from cartcast.cli_errors import CartcastGroup
 from cartcast.dbt_runner import DbtError, run_dbt
 from cartcast.paths import Warehouse
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(cls=CartcastGroup, no_args_is_help=True, add_completion=False, help=__doc__)
 
 
 @app.command()
@@ -42,10 +43,9 @@ def _dbt(args: list[str], warehouse: Warehouse) -> None:
 def demo() -> None:
     """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
     one customer's online features, then every model trained, compared and registered."""
-    import duckdb
-
     from cartcast import feature_store
     from cartcast.online import online_features
+    from cartcast.warehouse_connection import connect
 
     build(full_refresh=False, scoring=False)
     warehouse = Warehouse.from_env()
@@ -56,7 +56,7 @@ def demo() -> None:
     except _feature_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    con = connect(warehouse, read_only=True)
     (customer,) = con.sql(
         "select customer_id from marts.customer_features "
         "order by as_of desc, orders_lifetime desc, customer_id limit 1"

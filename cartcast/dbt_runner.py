@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.raw_input_errors import explain
+from cartcast.warehouse_connection import busy_error, ensure_free
 
 
 class DbtError(RuntimeError):
@@ -35,14 +37,27 @@ def run_dbt(
     dbt_vars: Mapping[str, Any] | None = None,
     work_dir: Path | None = None,
     echo: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `dbt <args>` in the project with this warehouse and vars.
 
     `work_dir` keeps dbt's target/ and logs/ apart, so that several builds (tests,
-    benchmarks) can run at once without overwriting each other's manifests.
+    benchmarks) can run at once without overwriting each other's manifests. `extra_env`
+    adds environment variables (CARTCAST_ID_SALT, say) for this run only.
+
+    Raises WarehouseBusy when another process holds the warehouse file, and DbtError whose
+    first line names the cause (the raw file, column and rule broken, when dbt's own words
+    would not).
     """
     warehouse = warehouse or Warehouse.from_env()
-    env = {**os.environ, **warehouse.env(), "DBT_PROFILES_DIR": str(PROJECT_DIR)}
+    # dbt would spend its start-up, then fail with a lock error buried in its log
+    ensure_free(warehouse)
+    env = {
+        **os.environ,
+        **warehouse.env(),
+        **(extra_env or {}),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+    }
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     if work_dir is not None:
         env["DBT_TARGET_PATH"] = str(work_dir / "target")
@@ -50,16 +65,31 @@ def run_dbt(
     cmd = [dbt_executable(), *args]
     if dbt_vars:
         cmd += ["--vars", json.dumps(dict(dbt_vars))]
-    proc = subprocess.run(
+    # Output is always captured (and echoed line by line when asked), so a failure can be
+    # explained whether or not the user watched it scroll past.
+    lines: list[str] = []
+    with subprocess.Popen(
         cmd,
         cwd=PROJECT_DIR,
         env=env,
         text=True,
-        stdout=None if echo else subprocess.PIPE,
-        stderr=subprocess.STDOUT if not echo else None,
-        check=False,
-    )
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    output = "".join(lines)
+    proc = subprocess.CompletedProcess(cmd, child.returncode, output, None)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout or "").splitlines()[-40:])
-        raise DbtError(f"`dbt {' '.join(args)}` failed (exit {proc.returncode}).\n{tail}")
+        busy = busy_error(output, warehouse.duckdb_path)
+        if busy is not None:
+            raise busy
+        tail = "\n".join(output.splitlines()[-40:])
+        causes = explain(output)
+        first = f": {' | '.join(causes)}" if causes else f" (exit {proc.returncode})."
+        raise DbtError(f"`dbt {' '.join(args)}` failed{first}\n{tail}")
     return proc

@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
 
+from cartcast.identifiers import qualified_from_text
 from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.warehouse_connection import connect
 
 # ibis, under Feast's DuckDB offline store, calls a DuckDB method that DuckDB now deprecates;
 # the warning says nothing a cartcast user can act on.
@@ -149,7 +150,7 @@ def check_marts(warehouse: Warehouse) -> None:
         raise FeatureStoreError(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
         )
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         expected = {
             "customer_features.parquet": "intermediate.int_customer_snapshot_features",
@@ -165,7 +166,8 @@ def check_marts(warehouse: Warehouse) -> None:
             (newest_file,) = con.execute(
                 "select max(as_of) from read_parquet(?)", [str(path)]
             ).fetchone()
-            (newest_built,) = con.execute(f"select max(as_of) from {upstream}").fetchone()
+            table = qualified_from_text(upstream)
+            (newest_built,) = con.execute(f"select max(as_of) from {table}").fetchone()
             if newest_file is not None and newest_built is not None and newest_file < newest_built:
                 raise FeatureStoreError(
                     f"Feature mart {path} is stale (newest snapshot {newest_file}, the warehouse "

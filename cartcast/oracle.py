@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from cartcast.paths import PROJECT_DIR
+from cartcast.privacy import pseudonymize
 from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 
 # What "trimmed" removes, as in the SQL staging models.
@@ -28,6 +29,7 @@ RAW_SEPARATOR = "|"
 LOCAL_TIMEZONE = "Europe/London"
 OLDEST_PLAUSIBLE = datetime(2000, 1, 1)
 ABSURD_QUANTITY = 100_000
+ABSURD_PRICE = 100_000
 WINDOWS_DAYS = (7, 30, 90, 365)
 WINDOWS_MINUTES = (5, 15, 60)
 FLOAT_DECIMALS = 6
@@ -195,16 +197,23 @@ def _non_merchandise_codes() -> list[str]:
         return [row["stock_code"].strip().upper() for row in csv.DictReader(handle)]
 
 
+def _pseudonymized(ids: pl.Expr, salt: str | None) -> pl.Expr:
+    """Ids replaced by their salted hashes (the privacy option), or unchanged without a salt."""
+    if salt is None:
+        return ids
+    return ids.map_elements(lambda v: pseudonymize(v, salt), return_dtype=pl.String)
+
+
 def _stage_order_lines(
-    invoice_lines: Source, *, now: datetime, timezone: str
+    invoice_lines: Source, *, now: datetime, timezone: str, id_salt: str | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Split the raw invoice lines into used lines, quarantined rows and a duplicate count."""
     raw = _scan_raw(invoice_lines, ONLINE_RETAIL_COLUMNS, has_header=True)
     # Spreadsheets turn customer numbers into "17850.0"; that is the same customer, and the
     # same raw row, as "17850".
-    kept, duplicates_removed = _dedupe(
-        raw, ONLINE_RETAIL_COLUMNS, {"CustomerID": pl.col("CustomerID").str.replace(r"\.0+$", "")}
-    )
+    # the warehouse hashes the cleaned id before looking for duplicates; so does this
+    customer_id = _pseudonymized(pl.col("CustomerID").str.replace(r"\.0+$", ""), id_salt)
+    kept, duplicates_removed = _dedupe(raw, ONLINE_RETAIL_COLUMNS, {"CustomerID": customer_id})
 
     invoice = pl.col("InvoiceNo")
     quantity = pl.col("quantity")
@@ -229,6 +238,7 @@ def _stage_order_lines(
             (quantity.abs() > ABSURD_QUANTITY, "absurd_quantity"),
             (pl.col("unit_price").is_null(), "unparseable_price"),
             (pl.col("unit_price") <= 0, "non_positive_price"),
+            (pl.col("unit_price") > ABSURD_PRICE, "absurd_price"),
             (pl.col("customer_id").is_null(), "missing_customer_id"),
             (is_cancellation & (quantity > 0), "positive_quantity_on_cancellation"),
             (~is_cancellation & (quantity < 0), "negative_quantity_not_cancellation"),
@@ -534,10 +544,15 @@ def build_customer_marts(
     timezone: str = LOCAL_TIMEZONE,
     snapshot_every_days: int = 7,
     sequence_length: int = 20,
+    id_salt: str | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Order lines, quarantine and the customer feature, label and sequence marts."""
+    """Order lines, quarantine and the customer feature, label and sequence marts.
+
+    `id_salt` mirrors the privacy option (var cartcast_pseudonymize_ids): customer ids
+    become their salted hashes, as in the warehouse.
+    """
     used, quarantine, duplicates_removed = _stage_order_lines(
-        invoice_lines, now=now, timezone=timezone
+        invoice_lines, now=now, timezone=timezone, id_salt=id_salt
     )
     orders = _orders(used.lazy()).collect()
     grid, observed_until = _weekly_grid(orders, snapshot_every_days)
@@ -568,10 +583,12 @@ def build_customer_marts(
 
 
 def _stage_events(
-    user_behavior: Source, *, now: datetime
+    user_behavior: Source, *, now: datetime, id_salt: str | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     raw = _scan_raw(user_behavior, TAOBAO_COLUMNS, has_header=False)
-    kept, duplicates_removed = _dedupe(raw, TAOBAO_COLUMNS)
+    kept, duplicates_removed = _dedupe(
+        raw, TAOBAO_COLUMNS, {"user_id": _pseudonymized(pl.col("user_id"), id_salt)}
+    )
     behavior = pl.col("behavior_type")
     parsed = kept.lazy().with_columns(
         event_type=behavior.str.to_lowercase().replace_strict(EVENT_TYPES, default=None),
@@ -714,9 +731,11 @@ def build_event_marts(
     snapshot_every_minutes: int = 10,
     active_window_minutes: int = 60,
     horizon_minutes: int = 30,
+    id_salt: str | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Events, quarantine and the user event feature and label marts."""
-    events, quarantine, duplicates_removed = _stage_events(user_behavior, now=now)
+    """Events, quarantine and the user event feature and label marts (`id_salt`: user ids
+    become their salted hashes, as with the warehouse's privacy option)."""
+    events, quarantine, duplicates_removed = _stage_events(user_behavior, now=now, id_salt=id_salt)
     events = _sessionize(events.lazy(), session_gap_minutes).collect()
     grid = _minute_grid(events, snapshot_every_minutes)
     features = _user_event_features(events.lazy(), grid.lazy(), active_window_minutes)

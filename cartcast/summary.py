@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from cartcast.identifiers import qualified
 from cartcast.paths import Warehouse
+from cartcast.warehouse_connection import connect
 
 FEATURE_MARTS = ("customer_features", "user_event_features")
 KEY_COLUMNS = {"customer_id", "user_id", "as_of"}
@@ -33,7 +35,7 @@ def load_summary(warehouse: Warehouse) -> LoadSummary:
         raise WarehouseNotBuilt(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
         )
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         return _read(con)
     except duckdb.CatalogException as err:
@@ -62,7 +64,7 @@ def _read(con: duckdb.DuckDBPyConnection) -> LoadSummary:
     ).fetchone()
     features = {}
     for mart in FEATURE_MARTS:
-        columns = con.sql(f"describe marts.{mart}").fetchall()
+        columns = con.sql(f"describe {qualified('marts', mart)}").fetchall()
         features[mart] = sum(1 for c in columns if c[0] not in KEY_COLUMNS)
     return LoadSummary(
         sources, quarantine, customers, snapshots, labelled, users, event_snapshots, features

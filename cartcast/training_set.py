@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
+from cartcast.identifiers import qualified_from_text, quote
 from cartcast.paths import Warehouse
+from cartcast.warehouse_connection import connect
 
 # Which labels and entity key each feature service trains on.
 SERVICE_LABELS: dict[str, tuple[str, str, str]] = {
@@ -27,9 +28,12 @@ def label_entity_frame(service: str, warehouse: Warehouse | None = None) -> pd.D
         raise TrainingSetError(
             f"Unknown feature service {service!r}; known: {sorted(SERVICE_LABELS)}."
         )
-    table, key, label = SERVICE_LABELS[service]
+    table_name, key_name, label_name = SERVICE_LABELS[service]
+    # names come from configuration and are spliced into SQL: validated and quoted
+    table = qualified_from_text(table_name)
+    key, label = quote(key_name, "join key"), quote(label_name, "label column")
     warehouse = warehouse or Warehouse.from_env()
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         frame = con.sql(
             f"select {key}, as_of as event_timestamp, {label} from {table} "

@@ -103,3 +103,28 @@
         to_seconds({{ step_seconds }})
     ) as g
 {%- endmacro %}
+
+{#- The column names a relation (a table, or a read_csv / read_parquet call) would give, read
+    without scanning its rows. Runs a query, so call it only at execution time. -#}
+{% macro relation_column_names(relation) -%}
+    {{ return(adapter.dispatch('relation_column_names', 'cartcast')(relation)) }}
+{%- endmacro %}
+{% macro default__relation_column_names(relation) -%}
+    {%- set described = run_query('describe select * from ' ~ relation) -%}
+    {{ return(described.columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- A raw customer or user id replaced by its salted sha256 (64 hex characters), or the id
+    unchanged when the option is off. cartcast/privacy.py computes the same value in Python,
+    so the online scorer can look a customer up by raw id. Null stays null, so the
+    missing-id rules still see missing ids. -#}
+{% macro pseudonymize_id(expr) -%}
+    {{ return(adapter.dispatch('pseudonymize_id', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__pseudonymize_id(expr) -%}
+    {%- if cartcast_pseudonymize_ids_enabled() -%}
+        sha256('{{ cartcast_id_salt() | replace("'", "''") }}' || ':' || {{ expr }})
+    {%- else -%}
+        {{ expr }}
+    {%- endif -%}
+{%- endmacro %}

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.warehouse_connection import connect as connect_warehouse
 from scoring.errors import RegistryError
 
 TABLE = "ml.model_registry"
@@ -104,7 +104,8 @@ def connect(warehouse: Warehouse, read_only: bool = False):
         raise RegistryError(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
         )
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=read_only)
+    # a clear "warehouse is busy" error instead of DuckDB's lock IOException
+    con = connect_warehouse(warehouse, read_only=read_only)
     try:
         if not read_only:
             con.execute(DDL)

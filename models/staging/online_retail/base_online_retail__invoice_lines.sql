@@ -3,11 +3,15 @@
   read this, so a raw row ends in exactly one place: used, quarantined (with a reason) or
   counted in `removed_duplicates` as an extra copy of an exact duplicate.
 -#}
+{%- set customer_id_text -%}
+    regexp_replace({{ clean_text('CustomerID') }}, '\.0+$', '')
+{%- endset %}
 with
 
 source as (
 
-    select * from {{ source('online_retail', 'invoice_lines') }}
+    -- stops with the input, column and rule when a documented column is missing
+    select * from {{ checked_source('online_retail', 'invoice_lines') }}
 
 ),
 
@@ -20,8 +24,9 @@ raw_text as (
         {{ clean_text('Quantity') }} as raw_quantity,
         {{ clean_text('InvoiceDate') }} as raw_invoice_date,
         {{ clean_text('UnitPrice') }} as raw_unit_price,
-        -- spreadsheets often turn customer numbers into "17850.0"
-        regexp_replace({{ clean_text('CustomerID') }}, '\.0+$', '') as raw_customer_id,
+        -- spreadsheets often turn customer numbers into "17850.0"; with the privacy option the
+        -- id is replaced here, before any table holds it (var cartcast_pseudonymize_ids)
+        {{ pseudonymize_id(customer_id_text) }} as raw_customer_id,
         {{ clean_text('Country') }} as raw_country
     from source
 
@@ -100,6 +105,7 @@ judged as (
             when abs(quantity) > {{ var('max_abs_quantity') }} then 'absurd_quantity'
             when unit_price is null then 'unparseable_price'
             when unit_price <= 0 then 'non_positive_price'
+            when unit_price > {{ var('max_unit_price') }} then 'absurd_price'
             when raw_customer_id is null then 'missing_customer_id'
             when raw_invoice_no like 'C%' and quantity > 0 then 'positive_quantity_on_cancellation'
             when raw_invoice_no not like 'C%' and quantity < 0 then 'negative_quantity_not_cancellation'

@@ -3,14 +3,16 @@ with
 
 source as (
 
-    select * from {{ source('taobao', 'user_behavior') }}
+    -- stops with the input, column and rule when a documented column is missing
+    select * from {{ checked_source('taobao', 'user_behavior') }}
 
 ),
 
 raw_text as (
 
     select
-        {{ clean_text('user_id') }} as raw_user_id,
+        -- replaced by a salted hash here when the privacy option is on
+        {{ pseudonymize_id(clean_text('user_id')) }} as raw_user_id,
         {{ clean_text('item_id') }} as raw_item_id,
         {{ clean_text('category_id') }} as raw_category_id,
         {{ clean_text('behavior_type') }} as raw_behavior_type,

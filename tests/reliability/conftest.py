@@ -1,0 +1,46 @@
+"""Fixtures of the reliability suite, and its summary printed after the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.summary import TALLY
+
+_written: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reliability_summary_file(tmp_path_factory: pytest.TempPathFactory):
+    """Writes the tally to reliability_summary.txt under pytest's temporary folder at the end."""
+    path = tmp_path_factory.getbasetemp() / "reliability_summary.txt"
+    yield path
+    if not TALLY.is_empty():
+        path.write_text(TALLY.render() + "\n")
+        _written.append(path)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if TALLY.is_empty():
+        return
+    terminalreporter.write_sep("=", "reliability summary")
+    terminalreporter.write_line(TALLY.render())
+    for path in _written:
+        terminalreporter.write_line(f"(written to {path})")
+
+
+@pytest.fixture(scope="session")
+def subset(raw_paths, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small slice of the real data (every 24th customer, 20 minutes of clickstream)."""
+    from tests.conftest import write_real_subset
+
+    return write_real_subset(raw_paths, tmp_path_factory.mktemp("rel_subset"), 24)
+
+
+@pytest.fixture(scope="session")
+def clean_warehouse(subset, tmp_path_factory: pytest.TempPathFactory):
+    """The slice built as it is (privacy option off): the baseline the other builds match."""
+    from tests.conftest import BUILD_ONLY, build_warehouse, subset_vars
+
+    return build_warehouse(tmp_path_factory.mktemp("rel_clean"), subset_vars(subset), BUILD_ONLY)
