@@ -9,21 +9,30 @@ here on 127.0.0.1 and a free port, stopped afterwards). Then, for random custome
   entity_rows=[one customer])`, through cartcast's store classes and, as the peer, through
   Feast's stock store classes reading the same data (reads are Feast's own code either way);
 - over HTTP: the Feast feature server (`feast.feature_server.get_app`, uvicorn) in a
-  subprocess, POST /get-online-features for one customer on a kept-alive connection.
+  subprocess, POST /get-online-features for one customer on a kept-alive connection;
+- scoring one customer in process, what `cartcast predict --customer ID --model churn_90d`
+  does after start-up: `scoring.online_score.predict_one` (the online features through
+  cartcast's store, then the champion's ONNX file on a single-threaded ONNX Runtime session
+  from `open_model`). The model is the churn_90d MLP of bench/scoring.py (preprocessing
+  fitted on synthetic rows, one epoch, exported with `export_torch`), registered as champion
+  in each warehouse. The ONNX part alone (`model.score` on a feed built from features
+  already fetched) is printed beside it.
 
 Each figure: p50 and p99 of 1,000 calls after 100 warm-up calls.
 
     .venv/bin/python bench/online.py            # 100,000 customers materialized
     .venv/bin/python bench/online.py --quick    # 5,000 customers, 300 calls
 
-The last line is `RESULT online sqlite_p99=<ms> redis_p99=<ms> http_p99=<ms> ratio=<stock
-p99 / cartcast p99, in process on SQLite>`.
+The last line is `RESULT online sqlite_p99=<ms> redis_p99=<ms> http_p99=<ms>
+predict_p99=<ms, the higher of SQLite and Redis> ratio=<stock p99 / cartcast p99, in process
+on SQLite>`.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import json
 import subprocess
 import sys
@@ -34,6 +43,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The project root ahead of bench/: bench/scoring.py would otherwise hide the `scoring` package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from materialize import (
     VIEW,
@@ -48,7 +59,9 @@ from cartcast.local_redis import free_port
 from cartcast.local_redis import local_redis as redis_server
 from cartcast.paths import Warehouse
 
+BENCH = Path(__file__).resolve().parent
 SERVICE = "churn_90d_v1"
+MODEL = "churn_90d"  # scores from SERVICE's features
 SERVER = """
 import sys, uvicorn
 from pathlib import Path
@@ -84,6 +97,66 @@ def in_process(store, customers: list[str], calls: int, warmup: int) -> tuple[fl
     if answer["recency_days"] == [None] and answer["orders_lifetime"] == [None]:
         sys.exit("in-process lookups read nothing: materialization did not land")
     return percentiles(timings)
+
+
+def bench_scoring():
+    """bench/scoring.py as a module (its name is the `scoring` package's)."""
+    spec = importlib.util.spec_from_file_location("bench_scoring", BENCH / "scoring.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def register_model(warehouse: Warehouse, path: Path) -> None:
+    """The exported model as the champion of this warehouse's registry."""
+    import duckdb
+
+    from scoring import registry
+    from scoring.specs import get_spec
+
+    warehouse.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(warehouse.duckdb_path)).close()
+    spec = get_spec(MODEL)
+    registry.register(
+        warehouse,
+        name=MODEL,
+        version=1,
+        task=spec.task,
+        feature_service=spec.feature_service,
+        family="torch",
+        train_window=("2011-01-01T00:00:00+00:00", "2011-09-01T00:00:00+00:00"),
+        valid_window=("2011-10-01T00:00:00+00:00", "2011-12-01T00:00:00+00:00"),
+        cutoff="2011-09-01T00:00:00+00:00",
+        metrics={"champion": "torch mlp", "selection_metric": "roc_auc"},
+        path=path,
+    )
+
+
+def predict(
+    store, warehouse: Warehouse, customers: list[str], calls: int, warmup: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """p50/p99 of predict_one (features + score), and of the ONNX score alone."""
+    from scoring.online_score import online_feed, open_model, predict_one
+
+    model = open_model(warehouse, MODEL)
+    rng = np.random.default_rng(3)
+    picks = rng.choice(customers, warmup + calls)
+    timings, fetched = [], []
+    for i, customer in enumerate(picks):
+        start = time.perf_counter()
+        answer = predict_one(str(customer), model, store, warehouse)
+        elapsed = time.perf_counter() - start
+        if not 0.0 <= answer.score <= 1.0:
+            sys.exit(f"{MODEL} scored {answer.score} for customer {customer}")
+        if i >= warmup:
+            timings.append(elapsed)
+            fetched.append(answer.features)
+    alone = []
+    for features in fetched:
+        start = time.perf_counter()
+        model.score(online_feed(model, features))
+        alone.append(time.perf_counter() - start)
+    return percentiles(timings), percentiles(alone)
 
 
 def over_http(
@@ -153,6 +226,7 @@ def main() -> None:
         table = synthetic_mart(VIEW, n, rng)
         write_marts(root / "data", table, rng)
         customers = table.column("customer_id").to_pylist()
+        model_path = bench_scoring().build_model(root / "model", 0)
         print(
             f"get_online_features({SERVICE}: {len(table.column_names) - 2} features) for one "
             f"customer of {n:,} materialized; p50/p99 of {calls:,} calls after {warmup} warm-up"
@@ -167,7 +241,9 @@ def main() -> None:
                 stock_store = feature_store.get_store(warehouse, online, store_url or None, False)
                 stock = in_process(stock_store, customers, calls, warmup)
                 http = over_http(warehouse, online, store_url, customers, calls, warmup)
-                results[online] = (fast, stock, http)
+                register_model(warehouse, model_path)
+                scored, onnx_alone = predict(store, warehouse, customers, calls, warmup)
+                results[online] = (fast, stock, http, scored)
                 print(f"{online}:")
                 print(
                     f"  in process, cartcast store : p50 {fast[0]:6.2f} ms  p99 {fast[1]:6.2f} ms"
@@ -178,13 +254,20 @@ def main() -> None:
                 print(
                     f"  HTTP feature server        : p50 {http[0]:6.2f} ms  p99 {http[1]:6.2f} ms"
                 )
+                print(
+                    f"  predict_one ({MODEL})   : p50 {scored[0]:6.2f} ms  p99 {scored[1]:6.2f} ms"
+                    f"  (the ONNX score alone: p50 {onnx_alone[0]:.3f} ms, "
+                    f"p99 {onnx_alone[1]:.3f} ms)"
+                )
 
-    (sqlite_fast, sqlite_stock, sqlite_http) = results["sqlite"]
-    (redis_fast, _, redis_http) = results["redis"]
+    (sqlite_fast, sqlite_stock, sqlite_http, sqlite_predict) = results["sqlite"]
+    (redis_fast, _, redis_http, redis_predict) = results["redis"]
     http_p99 = max(sqlite_http[1], redis_http[1])
+    predict_p99 = max(sqlite_predict[1], redis_predict[1])
     print(
         f"RESULT online sqlite_p99={sqlite_fast[1]:.2f}ms redis_p99={redis_fast[1]:.2f}ms "
-        f"http_p99={http_p99:.2f}ms ratio={sqlite_stock[1] / sqlite_fast[1]:.2f}"
+        f"http_p99={http_p99:.2f}ms predict_p99={predict_p99:.2f}ms "
+        f"ratio={sqlite_stock[1] / sqlite_fast[1]:.2f}"
     )
 
 

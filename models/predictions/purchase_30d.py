@@ -1,4 +1,4 @@
-"""Scores of the purchase_30d champion for every customer snapshot (see _predictions__models.yml)."""
+"""Scores of the purchase_30d champion for every customer snapshot (see the YAML)."""
 
 
 def model(dbt, session):
