@@ -37,7 +37,8 @@ final as (
         score_decile,
         model_name,
         model_version,
-        scored_at
+        scored_at,
+        reasons
     from champion_predictions
     where recency = 1
 )

@@ -20,6 +20,7 @@ import pyarrow as pa
 from cartcast.paths import Warehouse
 from scoring import predictions, registry
 from scoring.errors import ScoringError
+from scoring.explain import EXPLAIN_MODES, REASONS, explainer
 from scoring.feature_source import AsOf, source_sql
 from scoring.model_inputs import check_schema, feed
 from scoring.scoring_model import ScoringModel, from_entry, resolve
@@ -57,18 +58,49 @@ def score_stream(
     params: list,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     source: str = "the feature marts",
+    explain: str = "latest",
 ) -> pa.RecordBatchReader:
-    """(key, as_of, score) batches; the inputs are checked before the first row is scored."""
+    """(key, as_of, score, reasons) batches; the inputs are checked before the first row is
+    scored. `explain`: reasons for the newest as_of (`latest`), every row (`all`) or none."""
+    if explain not in EXPLAIN_MODES:
+        raise ScoringError(f"explain must be one of {EXPLAIN_MODES}, not {explain!r}.")
+    newest = None
+    if explain == "latest":
+        (newest,) = reader_con.execute(f"select max(as_of) from ({sql})", params).fetchone()
     reader = reader_con.execute(sql, params).fetch_record_batch(batch_rows)
     check_schema(reader.schema, model.inputs, model.name, source)
+    why = explainer(model) if explain != "none" else None
     key = model.key
-    schema = pa.schema([(key, pa.string()), ("as_of", pa.timestamp("us")), ("score", pa.float64())])
+    schema = pa.schema(
+        [
+            (key, pa.string()),
+            ("as_of", pa.timestamp("us")),
+            ("score", pa.float64()),
+            ("reasons", REASONS),
+        ]
+    )
+
+    def reasons(batch: pa.RecordBatch, inputs: dict[str, np.ndarray]) -> pa.Array:
+        if why is None:
+            return pa.nulls(batch.num_rows, REASONS)
+        if newest is None:
+            return why.reasons(inputs)
+        as_of = batch.column("as_of").cast(pa.timestamp("us")).to_numpy()
+        rows = np.flatnonzero(as_of == np.datetime64(newest, "us"))
+        if len(rows) == 0:
+            return pa.nulls(batch.num_rows, REASONS)
+        explained = why.reasons({k: v[rows] for k, v in inputs.items()}).to_pylist()
+        out: list = [None] * batch.num_rows
+        for row, value in zip(rows, explained, strict=True):
+            out[row] = value
+        return pa.array(out, REASONS)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
             if batch.num_rows == 0:
                 continue
-            scores = model.score(feed(batch, model.inputs))
+            inputs = feed(batch, model.inputs)
+            scores = model.score(inputs)
             bad = ~np.isfinite(scores)
             if bad.any():
                 first = batch.column(key)[int(np.argmax(bad))]
@@ -81,6 +113,7 @@ def score_stream(
                     batch.column(key).cast(pa.string()),
                     batch.column("as_of").cast(pa.timestamp("us")),
                     pa.array(scores, pa.float64()),
+                    reasons(batch, inputs),
                 ],
                 schema=schema,
             )
@@ -114,6 +147,7 @@ def score(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     threads: int | None = None,
     device: str = "auto",
+    explain: str = "latest",
 ) -> ScoreRun:
     """Score `name` (its champion, or `version`) for the chosen `as_of`s and write the rows."""
     started = time.perf_counter()
@@ -122,7 +156,8 @@ def score(
         sql, params = source_sql(model.key, model.inputs, as_of)
         reader_con = con.cursor()
         try:
-            staged = stage(con, score_stream(reader_con, model, sql, params, batch_rows), model.key)
+            stream = score_stream(reader_con, model, sql, params, batch_rows, explain=explain)
+            staged = stage(con, stream, model.key)
         finally:
             reader_con.close()
         if staged == 0:
@@ -151,6 +186,7 @@ def score_relations(
     name: str,
     refs: Mapping[str, duckdb.DuckDBPyRelation],
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    explain: str = "latest",
 ) -> duckdb.DuckDBPyRelation:
     """Inside a dbt Python model: score every snapshot of `refs` (mart name -> `dbt.ref`)
     with the champion, and return the ranked rows for dbt to materialize."""
@@ -160,7 +196,7 @@ def score_relations(
     staged_name = f"{predictions.SCORES}_{name}"
     reader_con = session.cursor()
     try:
-        stream = score_stream(reader_con, model, sql, params, batch_rows, "the dbt refs")
+        stream = score_stream(reader_con, model, sql, params, batch_rows, "the dbt refs", explain)
         rows = stage(session, stream, model.key, staged_name)
     finally:
         reader_con.close()

@@ -12,6 +12,8 @@ from datetime import datetime
 
 import duckdb
 
+from scoring.explain import REASONS_SQL
+
 SCHEMA = "predictions"
 SCORES = "cartcast_scores"
 
@@ -31,14 +33,18 @@ def ddl(model: str, key: str) -> str:
             score_decile integer not null,
             model_name varchar not null,
             model_version integer not null,
-            scored_at timestamp not null
+            scored_at timestamp not null,
+            reasons {REASONS_SQL}
         );
     """
 
 
 def scores_ddl(key: str, name: str = SCORES) -> str:
     """The temporary table scores stream into before they are ranked and written."""
-    return f"create or replace temp table {name} ({key} varchar, as_of timestamp, score double)"
+    return (
+        f"create or replace temp table {name} "
+        f"({key} varchar, as_of timestamp, score double, reasons {REASONS_SQL})"
+    )
 
 
 def ranked_sql(
@@ -58,7 +64,8 @@ def ranked_sql(
             cast(ntile(10) over (partition by as_of {order}) as integer) as score_decile,
             '{model}' as model_name,
             cast({int(version)} as integer) as model_version,
-            cast('{scored_at.isoformat(sep=" ")}' as timestamp) as scored_at
+            cast('{scored_at.isoformat(sep=" ")}' as timestamp) as scored_at,
+            reasons
         from {source}
     """
 

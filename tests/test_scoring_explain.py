@@ -1,0 +1,83 @@
+"""Reasons per prediction row: sampled Shapley contributions of each input, on real rows."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+
+from cartcast.paths import Warehouse
+from scoring.explain import baseline_feed, explainer
+from scoring.feature_source import source_sql
+from scoring.model_inputs import feed
+from scoring.scoring_model import load
+from tests.conftest import SCORED_MODELS
+
+
+def real_feed(warehouse: Warehouse, name: str, rows: int = 300):
+    model = load(warehouse, name)
+    sql, params = source_sql(model.key, model.inputs)
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    try:
+        table = con.execute(f"{sql} order by 2 desc, 1 limit {rows}", params).to_arrow_table()
+    finally:
+        con.close()
+    return model, feed(table, model.inputs)
+
+
+@pytest.mark.parametrize("name", SCORED_MODELS)
+def test_contributions_add_up_to_score_minus_baseline(
+    scored_warehouse: Warehouse, name: str
+) -> None:
+    model, inputs = real_feed(scored_warehouse, name)
+    contributions, base = explainer(model).contributions(inputs)
+    scores = model.score(inputs)
+    scale = 1.0 if model.task == "binary" else np.maximum(1.0, np.abs(scores))
+    assert (np.abs(contributions.sum(axis=1) - (scores - base)) / scale).max() < 1e-5
+    # The scores differ from the baseline's, so something is credited.
+    assert np.abs(contributions).sum() > 0
+
+
+def test_an_input_at_its_baseline_value_gets_nothing(scored_warehouse: Warehouse) -> None:
+    model, inputs = real_feed(scored_warehouse, "churn_90d", rows=50)
+    baseline = baseline_feed(model)
+    name = next(i.name for i in model.inputs if i.type == "float32")
+    inputs[name] = np.repeat(baseline[name], 50)
+    contributions, _ = explainer(model).contributions(inputs)
+    column = [i.name for i in model.inputs].index(name)
+    assert np.abs(contributions[:, column]).max() == 0.0
+
+
+def test_explanations_do_not_depend_on_batching(scored_warehouse: Warehouse) -> None:
+    model, inputs = real_feed(scored_warehouse, "spend_90d", rows=40)
+    whole = explainer(model).reasons(inputs).to_pylist()
+    halves = [
+        *explainer(model).reasons({k: v[:17] for k, v in inputs.items()}).to_pylist(),
+        *explainer(model).reasons({k: v[17:] for k, v in inputs.items()}).to_pylist(),
+    ]
+    assert whole == halves
+
+
+def test_prediction_rows_carry_their_top_three_reasons(scored_warehouse: Warehouse) -> None:
+    con = duckdb.connect(str(scored_warehouse.duckdb_path), read_only=True)
+    try:
+        newest = con.execute(
+            "select reasons from predictions.purchase_30d "
+            "where as_of = (select max(as_of) from predictions.purchase_30d)"
+        ).fetchall()
+        (older_with_reasons,) = con.execute(
+            "select count(*) from predictions.purchase_30d where reasons is not null "
+            "and as_of < (select max(as_of) from predictions.purchase_30d)"
+        ).fetchone()
+        (latest_view,) = con.execute(
+            "select count(*) from predictions.churn_90d_latest where len(reasons) = 3"
+        ).fetchone()
+    finally:
+        con.close()
+    assert older_with_reasons == 0
+    assert newest and all(len(r) == 3 for (r,) in newest)
+    for (reasons,) in newest:
+        sizes = [abs(r["contribution"]) for r in reasons]
+        assert sizes == sorted(sizes, reverse=True)
+        assert all(r["feature"] for r in reasons)
+    assert latest_view > 0
