@@ -45,7 +45,8 @@ def test_an_input_at_its_baseline_value_gets_nothing(scored_warehouse: Warehouse
     inputs[name] = np.repeat(baseline[name], 50)
     contributions, _ = explainer(model).contributions(inputs)
     column = [i.name for i in model.inputs].index(name)
-    assert np.abs(contributions[:, column]).max() == 0.0
+    # Swapping a value for itself changes no score (up to float32 noise between batch rows).
+    assert np.abs(contributions[:, column]).max() < 1e-6
 
 
 def test_explanations_do_not_depend_on_batching(scored_warehouse: Warehouse) -> None:
