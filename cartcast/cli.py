@@ -30,7 +30,8 @@ def build(
 @app.command()
 def demo() -> None:
     """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
-    one customer's online features, then every model trained, compared and registered."""
+    one customer's online features, every model trained, compared and registered, and the
+    HTML report."""
     import duckdb
 
     from cartcast import feature_store
@@ -62,6 +63,8 @@ def demo() -> None:
     except _training_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
+    typer.echo("\nWriting the report (cartcast report) ...")
+    report(out=None, model=None)
 
 
 MODEL_NAMES = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
@@ -166,6 +169,31 @@ def train(
     except _training_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(
+        None, help="Folder for the HTML files (default: reports/ in the artifacts folder)."
+    ),
+    model: list[str] = typer.Option(
+        None, "--model", help="Only these models (repeatable; default: every champion)."
+    ),
+) -> None:
+    """Write one self-contained HTML report per model (curves, importance, drift, comparison
+    with the baselines) and an overview with the data summary; print their paths."""
+    from scoring.report import write_reports
+
+    unknown = [m for m in model or [] if m not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(f"Unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}.")
+    try:
+        paths = write_reports(Warehouse.from_env(), out, model or None)
+    except _training_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    for path in paths:
+        typer.echo(str(path))
 
 
 @app.command()
