@@ -15,7 +15,7 @@ Bin semantics (what the monitoring SQL must reproduce):
 - `expected_share` is the share of all training rows (missing ones included) in the bin; the
   shares of a feature sum to 1.
 
-Edges are training values themselves (the "inverted CDF" quantile), repeated edges are merged
+Edges are training values themselves (numpy's "lower" quantile), repeated edges are merged
 and an edge at the training minimum is dropped, so every non-missing bin holds at least one
 training row. A feature with few distinct values (a share that is mostly 0) gets fewer bins.
 The missing bin is always present and has share 0 when training had no missing values: a
@@ -51,7 +51,8 @@ def quantile_edges(values: np.ndarray, bins: int = BINS) -> list[float]:
     present = values[~np.isnan(values)]
     if present.size == 0:
         return []
-    qs = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    # "lower": each edge is an observed value, so the bin starting at it is never empty.
+    qs = np.quantile(present, np.arange(1, bins) / bins, method="lower")
     lowest = present.min()
     # An edge at the minimum would leave the bin below it empty (nothing is < the minimum).
     return [float(e) for e in np.unique(qs) if e > lowest]
