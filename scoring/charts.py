@@ -200,7 +200,10 @@ def predicted_vs_actual(y: np.ndarray, scores: Mapping[str, np.ndarray], champio
             if name == champion:
                 actual = np.array([y[which == b].mean() for b in range(10)])
         ax.bar(x, actual, color=LIGHT, width=0.7, label=f"actual (deciles of {champion})", zorder=1)
-        ax.set(xlabel="decile of the prediction (1 = lowest)", ylabel="mean amount", xticks=x)
+        # Symmetric log: the top decile's amounts are orders of magnitude above the rest.
+        ax.set_yscale("symlog", linthresh=10)
+        ax.set(xlabel="decile of the prediction (1 = lowest)", xticks=x)
+        ax.set(ylabel="mean amount (symmetric log scale)")
         ax.set_title("Predicted vs actual by decile (validation)")
         ax.legend(loc="upper left")
 

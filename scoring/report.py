@@ -163,8 +163,9 @@ def curves(ev: ModelEvidence) -> str:
                     charts.predicted_vs_actual(y, scores, champion),
                     "Predicted vs actual by decile",
                     "Rows sorted into tenths by each model's prediction: lines show the mean "
-                    "prediction per tenth, bars the mean actual spend in the champion's tenths. "
-                    "Lines close to the bars mean the amounts are right, not only the order.",
+                    "prediction per tenth, bars the mean actual spend in the champion's tenths "
+                    "(log scale). Lines close to the bars mean the amounts are right, not only "
+                    "the order.",
                 ),
             ),
             h.figure(
@@ -397,6 +398,17 @@ def data_section(summary: LoadSummary | None) -> str:
         sources,
     ]
     if not quarantine.empty:
+        parts.append(h.paragraph("Quarantined by reason:"))
+        parts.append(
+            h.table(
+                ["source", "reason", "rows"],
+                [
+                    [r.source_table, r.reason, f"{r.quarantined_rows:,}"]
+                    for r in quarantine.itertuples()
+                ],
+                text_columns=2,
+            )
+        )
         parts.append(
             h.figure(
                 charts.quarantine(quarantine),
