@@ -31,8 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scoring import preprocess as pp
-
 BINS = 10
 MISSING_BIN = 0
 
@@ -81,10 +79,12 @@ def build_reference(
     train: pd.DataFrame, numeric: list[str] | tuple[str, ...]
 ) -> list[ReferenceBin]:
     """Bins of every numeric input feature over the training split's rows."""
-    raw = pp.raw_numeric(train, numeric).astype(np.float64)
     rows: list[ReferenceBin] = []
-    for j, name in enumerate(numeric):
-        rows += feature_bins(name, raw[:, j])
+    for name in numeric:
+        # Full double precision, as the warehouse holds the values: edges rounded to float32
+        # (what the model is fed) would move values that sit on an edge to the bin below.
+        values = pd.to_numeric(train[name], errors="coerce").to_numpy(dtype=np.float64)
+        rows += feature_bins(name, values)
     return rows
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from scoring.reference import MISSING_BIN, assign_bins, feature_bins, quantile_edges
+from scoring.reference import (
+    MISSING_BIN,
+    assign_bins,
+    build_reference,
+    feature_bins,
+    quantile_edges,
+)
 
 
 def test_bins_of_a_known_column() -> None:
@@ -66,3 +73,12 @@ def test_edges_are_training_values_above_the_minimum() -> None:
     shares = [b.expected_share for b in feature_bins("x", values)]
     assert shares == pytest.approx([1 / 6, 3 / 6, 2 / 6])
     assert feature_bins("all_missing", np.full(4, np.nan))[0].expected_share == 1.0
+
+
+def test_reference_keeps_double_precision() -> None:
+    """Edges are the warehouse's double values, not float32 roundings of them: a value that
+    sits on an edge must land in the bin that starts there when SQL compares doubles."""
+    values = np.linspace(0.1, 100.1, 1000) / 3
+    bins = build_reference(pd.DataFrame({"x": values}), ["x"])
+    edges = {b.lower_bound for b in bins if b.lower_bound is not None}
+    assert len(edges) == 9 and edges <= set(values.tolist())
