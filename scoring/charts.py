@@ -99,11 +99,15 @@ def precision_recall(y: np.ndarray, scores: Mapping[str, np.ndarray], champion: 
         ax.axhline(
             base, color=REFERENCE, linestyle="--", linewidth=1, label=f"base rate {base:.1%}"
         )
+        top = base
         for name, score in scores.items():
             precision, recall, _ = precision_recall_curve(y, score)
             ax.plot(recall, precision, **_line_style(name, champion))
+            top = max(top, float(precision[recall >= 0.02].max(initial=base)))
         ax.set(xlabel="recall (share of positives found)", ylabel="precision", xlim=(0, 1))
-        ax.set_ylim(0, 1.02)
+        # A rare label keeps precision near the base rate: zoom on it rather than on the
+        # meaningless first points (a handful of rows at the very top of the ranking).
+        ax.set_ylim(0, min(1.02, max(5 * base, 1.1 * top)))
         ax.set_title("Precision-recall curve (validation)")
         ax.legend(loc="upper right")
 
