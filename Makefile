@@ -8,7 +8,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: setup redis demo build summary test lint docs bench clean
+.PHONY: setup redis chromium demo build summary test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,13 @@ redis:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server; }
 
+# The report test renders the HTML in headless Chromium (Debian package); install it if missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing chromium (Debian package) for the report test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
 demo: setup
 	$(BIN)/cartcast demo
 
@@ -35,7 +42,7 @@ build: setup
 summary: setup
 	$(BIN)/cartcast summary
 
-test: setup redis
+test: setup redis chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

@@ -42,7 +42,8 @@ def _dbt(args: list[str], warehouse: Warehouse) -> None:
 @app.command()
 def demo() -> None:
     """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
-    one customer's online features, then every model trained, compared and registered."""
+    one customer's online features, every model trained, compared and registered, the
+    prediction and monitoring tables, the top customers and the HTML report."""
     from cartcast import feature_store
     from cartcast.online import online_features
     from cartcast.warehouse_connection import connect
@@ -78,6 +79,8 @@ def demo() -> None:
     _print_top_customers(warehouse)
     typer.echo(f"\nOnline score of customer {customer} (cartcast predict --customer {customer}):")
     predict(customer=customer, user=None, model="purchase_30d", version=None, show=False)
+    typer.echo("\nWriting the report (cartcast report) ...")
+    report(out=None, model=None)
 
 
 def _print_top_customers(warehouse: Warehouse, limit: int = 10) -> None:
@@ -198,6 +201,31 @@ def train(
     except _training_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(
+        None, help="Folder for the HTML files (default: reports/ in the artifacts folder)."
+    ),
+    model: list[str] = typer.Option(
+        None, "--model", help="Only these models (repeatable; default: every champion)."
+    ),
+) -> None:
+    """Write one self-contained HTML report per model (curves, importance, drift, comparison
+    with the baselines) and an overview with the data summary; print their paths."""
+    from scoring.report import write_reports
+
+    unknown = [m for m in model or [] if m not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(f"Unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}.")
+    try:
+        paths = write_reports(Warehouse.from_env(), out, model or None)
+    except _training_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    for path in paths:
+        typer.echo(str(path))
 
 
 @app.command()

@@ -112,4 +112,27 @@ def model_card(spec: ModelSpec, card: dict) -> str:
         ),
         "",
     ]
+    if card.get("importance"):
+        lines += importance_section(card["importance"])
     return "\n".join(lines)
+
+
+def importance_section(rows: list[dict]) -> list[str]:
+    """Permutation importance of the exported model, most important first."""
+    metric = rows[0]["metric"]
+    lines = [
+        "## Feature importance (permutation, validation split)",
+        "",
+        f"Drop in validation {metric} when the feature's values are shuffled across rows, "
+        "scored through the exported ONNX file (mean ± standard deviation of the shuffles). "
+        "About 0: the model does not rely on it.",
+        "",
+        "| rank | feature | importance | std |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['rank']} | {row['feature']} | {row['importance']:.4f} "
+            f"| {row['importance_std']:.4f} |"
+        )
+    return [*lines, ""]

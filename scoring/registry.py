@@ -24,6 +24,10 @@ from cartcast.warehouse_connection import connect as connect_warehouse
 from scoring.errors import RegistryError
 
 TABLE = "ml.model_registry"
+# Stored with each version at training: the drift reference (scoring/reference.py) and the
+# permutation importance of the exported model (scoring/importance.py).
+REFERENCE_TABLE = "ml.model_reference"
+IMPORTANCE_TABLE = "ml.model_feature_importance"
 STATUSES = ("candidate", "champion", "archived")
 
 DDL = f"""
@@ -46,6 +50,26 @@ create table if not exists {TABLE} (
     status varchar not null check (status in ('candidate', 'champion', 'archived')),
     promoted_at timestamp,
     primary key (name, version)
+);
+create table if not exists {REFERENCE_TABLE} (
+    model_name varchar not null,
+    model_version integer not null,
+    feature varchar not null,
+    bin integer not null,
+    lower_bound double,
+    upper_bound double,
+    expected_share double not null,
+    primary key (model_name, model_version, feature, bin)
+);
+create table if not exists {IMPORTANCE_TABLE} (
+    model_name varchar not null,
+    model_version integer not null,
+    feature varchar not null,
+    importance double not null,
+    importance_std double not null,
+    metric varchar not null,
+    rank integer not null,
+    primary key (model_name, model_version, feature)
 );
 """
 

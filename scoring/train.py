@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +15,11 @@ import torch
 
 from cartcast.paths import Warehouse
 from scoring import baselines, card, export, registry
+from scoring import importance as imp
 from scoring import preprocess as pp
 from scoring.dataset import Split, describe_split, load_frame, time_split
 from scoring.errors import TrainingError
+from scoring.evidence import store_evidence
 from scoring.fit import TorchConfig, make_inputs, predict, train_torch
 from scoring.metrics import evaluate
 from scoring.specs import LOWER_IS_BETTER, ModelSpec, get_spec
@@ -49,6 +51,7 @@ class TrainResult:
     parity: float
     entry: registry.Entry | None = None
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    importance: list[imp.Importance] = field(default_factory=list)
 
 
 def torch_configs(spec: ModelSpec, options: TrainOptions) -> dict[str, TorchConfig]:
@@ -100,6 +103,8 @@ def train_model(
     y_valid = split.valid[spec.label_column].to_numpy(dtype=np.float64)
 
     metrics: dict[str, dict[str, float]] = {}
+    # Every candidate's validation scores, kept for the report's curves.
+    scores: dict[str, np.ndarray] = {}
     heads: dict[str, tuple[torch.nn.Module, TorchConfig]] = {}
     history: dict[str, list[dict[str, float]]] = {}
     for label, config in torch_configs(spec, options).items():
@@ -110,7 +115,8 @@ def train_model(
 
         head, history[label] = train_torch(spec, params, split.train, split.valid, config, on_epoch)
         valid_inputs = make_inputs(split.valid, spec, params, config.use_sequence)
-        metrics[label] = evaluate(spec.task, y_valid, predict(head, valid_inputs))
+        scores[label] = predict(head, valid_inputs)
+        metrics[label] = evaluate(spec.task, y_valid, scores[label])
         heads[label] = (head, config)
 
     fitted = [
@@ -120,7 +126,8 @@ def train_model(
     ]
     by_name = {b.name: b for b in fitted}
     for baseline in fitted:
-        metrics[baseline.name] = evaluate(spec.task, y_valid, baseline.predict(split.valid))
+        scores[baseline.name] = baseline.predict(split.valid)
+        metrics[baseline.name] = evaluate(spec.task, y_valid, scores[baseline.name])
 
     linear = by_name[fitted[0].name]
     trees = by_name["hist gradient boosting"]
@@ -180,6 +187,10 @@ def train_model(
         feed = export.onnx_feed(parity_rows, spec, params, sequence=False)
         gap = np.abs(export.run_onnx(path, feed) - trees.predict(parity_rows)).max()
         echo(f"boosted-tree ONNX vs scikit-learn on validation rows: max abs difference {gap:.2e}")
+    served_sequence = config.use_sequence and champion != trees.name
+    importances = store_evidence(
+        spec, split, params, warehouse, version, path, scores, served_sequence, options.seed
+    )
 
     entry = registry.register(
         warehouse,
@@ -194,7 +205,9 @@ def train_model(
         metrics={"champion": champion, "selection_metric": spec.selection_metric, **metrics},
         path=path,
     )
-    _write_card(spec, split, version, family, champion, table, verdict, inputs, entry, options)
+    _write_card(
+        spec, split, version, family, champion, table, verdict, inputs, entry, options, importances
+    )
     return TrainResult(
         spec=spec,
         version=version,
@@ -208,6 +221,7 @@ def train_model(
         parity=parity,
         entry=entry,
         history=history,
+        importance=importances,
     )
 
 
@@ -253,6 +267,7 @@ def _write_card(
     inputs: list[dict],
     entry: registry.Entry,
     options: TrainOptions,
+    importances: list[imp.Importance],
 ) -> None:
     tried = (
         "an MLP over the preprocessed tabular features (ReLU, dropout, AdamW, "
@@ -289,6 +304,7 @@ def _write_card(
         "tried": tried,
         "inputs": inputs,
         "seed": options.seed,
+        "importance": [asdict(i) for i in importances],
         "sha256": entry.sha256,
         "path": str(entry.path),
     }

@@ -1,0 +1,215 @@
+"""`cartcast report` on models trained on the bundled real data, rendered in headless Chromium:
+the pages must show their charts in a real browser, not only exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cartcast import feature_store
+from cartcast.cli import app
+from cartcast.paths import Warehouse
+from scoring import charts, registry, validation_scores
+from scoring.report import write_reports
+from scoring.train import TrainOptions, train_model
+
+QUICK = TrainOptions(quick=True, seed=5)
+# Charts per page: binary = ROC, PR, calibration, gains/lift, importance; amounts = predicted
+# vs actual, gains, importance; each monitoring table adds one; overview = quarantine, models.
+BINARY_CHARTS, REGRESSION_CHARTS, MONITORING_CHARTS, OVERVIEW_CHARTS = 5, 3, 3, 2
+NOT_SCORED = "Not scored yet: run <code>dbt build</code>"
+# Records each image's decoded size in the DOM, so --dump-dom shows what the browser drew.
+PROBE = (
+    '<script>window.addEventListener("load", () => { for (const img of document.images) '
+    '{ img.setAttribute("data-natural", img.naturalWidth + "x" + img.naturalHeight); } });'
+    "</script>"
+)
+
+
+@pytest.fixture(scope="module")
+def trained(feast_warehouse: Warehouse) -> dict[str, int]:
+    """churn_90d (probabilities) and spend_90d (amounts) trained quickly on the real data."""
+    store = feature_store.get_store(feast_warehouse)
+    versions = {}
+    for name in ("churn_90d", "spend_90d"):
+        result = train_model(name, feast_warehouse, QUICK, store=store, echo=lambda _: None)
+        # Earlier tests may have trained a champion without the report's files: report this one.
+        registry.promote(feast_warehouse, name, result.version)
+        versions[name] = result.version
+    return versions
+
+
+@pytest.fixture(scope="module")
+def monitored(
+    feast_warehouse: Warehouse, trained: dict[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Warehouse:
+    """A copy of the warehouse with monitoring tables in the agreed schemas, filled from the
+    validation scores (as if those snapshots had been scored), for both models."""
+    root = tmp_path_factory.mktemp("monitored")
+    copy = Warehouse.under(root)
+    shutil.copy(feast_warehouse.duckdb_path, copy.duckdb_path)
+    con = duckdb.connect(str(copy.duckdb_path))
+    con.execute("create schema monitoring")
+    for name, version in trained.items():
+        entry = registry.get(feast_warehouse, name, version)
+        scores = validation_scores.read(entry.path.parent / validation_scores.FILE)
+        champion = entry.metrics["champion"]
+        frame = monitoring_frames(name, version, scores, champion)
+        for table, rows in frame.items():
+            con.register("rows", rows)
+            exists = con.execute(
+                "select 1 from information_schema.tables where table_schema = 'monitoring' "
+                "and table_name = ?",
+                [table],
+            ).fetchone()
+            verb = "insert into" if exists else "create table"
+            con.execute(f"{verb} monitoring.{table} {'' if exists else 'as'} select * from rows")
+            con.unregister("rows")
+    con.close()
+    return copy
+
+
+def monitoring_frames(
+    name: str, version: int, scores: pd.DataFrame, champion: str
+) -> dict[str, pd.DataFrame]:
+    dist, drift, realized = [], [], []
+    for i, (as_of, rows) in enumerate(scores.groupby("as_of")):
+        s = rows[champion].to_numpy()
+        y = rows["label"].to_numpy()
+        when = pd.Timestamp(as_of).tz_convert(None)
+        dist.append(
+            (name, version, when, len(s), s.mean(), s.std(), s.min(),
+             *np.quantile(s, [0.1, 0.5, 0.9]), s.max())
+        )  # fmt: skip
+        for j, feature in enumerate(("recency_days", "orders_90d", "spend_90d")):
+            psi = 0.02 * (j + 1) * (i + 1)
+            level = "stable" if psi < 0.1 else "moderate" if psi < 0.25 else "major"
+            drift.append((name, version, when, feature, psi, len(s), level))
+        from sklearn.metrics import roc_auc_score
+
+        auc = roc_auc_score(y, s) if len(set(y)) == 2 and set(y) <= {0, 1} else None
+        err = np.abs(y - s)
+        realized.append(
+            (name, version, when, len(s), int((y > 0).sum()), auc, s.mean(), y.mean(),
+             float(np.mean((y - s) ** 2)), err.mean(), float(np.sqrt(np.mean(err**2))))
+        )  # fmt: skip
+    return {
+        "score_distribution": pd.DataFrame(dist, columns=[
+            "model_name", "model_version", "as_of", "rows", "mean_score", "stddev_score",
+            "min_score", "p10", "p50", "p90", "max_score"]),
+        "feature_drift": pd.DataFrame(drift, columns=[
+            "model_name", "model_version", "as_of", "feature", "psi", "rows", "drift_level"]),
+        "realized_performance": pd.DataFrame(realized, columns=[
+            "model_name", "model_version", "as_of", "rows", "positives", "roc_auc",
+            "mean_score", "observed_rate", "brier", "mae", "rmse"]),
+    }  # fmt: skip
+
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("chromium is not installed: run `make chromium` (Debian package).")
+    return found
+
+
+def browser(*args: str) -> subprocess.CompletedProcess[str]:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio"]
+    return subprocess.run(
+        [chromium(), *flags, *args], capture_output=True, text=True, timeout=120, check=True
+    )
+
+
+def rendered_images(page: Path, tmp_path: Path) -> list[tuple[int, int]]:
+    """The decoded (width, height) of every image as the browser loaded the page."""
+    probe = tmp_path / f"probe_{page.name}"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dom = browser("--dump-dom", probe.as_uri()).stdout
+    assert dom.count("<img") == len(re.findall(r'data-natural="', dom)), "load never fired"
+    return [(int(w), int(h)) for w, h in re.findall(r'data-natural="(\d+)x(\d+)"', dom)]
+
+
+def screenshot(page: Path, out: Path) -> np.ndarray:
+    browser(f"--screenshot={out}", "--window-size=1280,5200", page.as_uri())
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+def ink_measures(pixels: np.ndarray) -> tuple[int, float]:
+    """Distinct colours, and the share of pixels darker than the page's near-white."""
+    distinct = len(np.unique(pixels.reshape(-1, 3), axis=0))
+    return distinct, float((pixels.min(axis=2) < 235).mean())
+
+
+def has_charts(pixels: np.ndarray) -> bool:
+    distinct, non_white = ink_measures(pixels)
+    return distinct > 500 and non_white > 0.05
+
+
+def colour_pixels(pixels: np.ndarray, hex_colour: str, tolerance: int = 12) -> int:
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tolerance).sum())
+
+
+def test_report_without_monitoring(feast_warehouse: Warehouse, trained, tmp_path: Path) -> None:
+    paths = write_reports(feast_warehouse, tmp_path, ["churn_90d", "spend_90d"])
+    assert [p.name for p in paths] == ["index.html", "churn_90d.html", "spend_90d.html"]
+    overview, churn, spend = (p.read_text() for p in paths)
+    for page, charts_expected in ((churn, BINARY_CHARTS), (spend, REGRESSION_CHARTS)):
+        assert page.count("<img") == charts_expected
+        assert page.count(NOT_SCORED) == 2  # score distribution and drift
+        assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "ROC curve" in churn and "ROC curve" not in spend
+    assert "Predicted vs actual by decile" in spend and "Gains on spend" in spend
+    assert overview.count("<img") == OVERVIEW_CHARTS
+    assert "missing_customer_id" in overview and "4,345" in overview  # customers, real data
+    assert 'href="churn_90d.html"' in overview
+
+
+def test_report_renders_in_chromium(monitored: Warehouse, trained, tmp_path: Path) -> None:
+    paths = write_reports(monitored, tmp_path / "reports", ["churn_90d", "spend_90d"])
+    overview, churn, spend = paths
+    assert NOT_SCORED not in churn.read_text()
+    expected = {
+        overview: OVERVIEW_CHARTS,
+        churn: BINARY_CHARTS + MONITORING_CHARTS,
+        spend: REGRESSION_CHARTS + MONITORING_CHARTS,
+    }
+    for page, count in expected.items():
+        sizes = rendered_images(page, tmp_path)
+        assert len(sizes) == count, page.name
+        assert all(w >= 300 and h >= 200 for w, h in sizes), (page.name, sizes)
+
+    pixels = screenshot(churn, tmp_path / "churn.png")
+    assert pixels.shape[1] == 1280
+    body = pixels[120:]  # below the header band
+    assert has_charts(body), ink_measures(body)
+    # Chart ink in the candidates' colours: nothing but the charts uses them.
+    ink = {n: colour_pixels(body, c) for n, c in charts.CANDIDATE_COLOURS.items()}
+    assert ink["logistic regression"] > 50 and ink["hist gradient boosting"] > 50, ink
+    assert sum(ink.values()) > 1000, ink
+
+
+def test_blank_page_fails_the_checks(tmp_path: Path) -> None:
+    """The browser checks tell a page without charts apart: a broken image draws nothing."""
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><img src="data:image/png;base64,AAAA"></body></html>')
+    assert rendered_images(page, tmp_path) == [(0, 0)]
+    assert not has_charts(screenshot(page, tmp_path / "broken.png"))
+
+
+def test_report_command(monitored: Warehouse, trained, tmp_path, monkeypatch) -> None:
+    for key, value in monitored.env().items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["report", "--out", str(out), "--model", "spend_90d"])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(out / "index.html"), str(out / "spend_90d.html")]
+    assert CliRunner().invoke(app, ["report", "--model", "nope"]).exit_code == 2
