@@ -455,6 +455,10 @@ def score(
     batch_rows: int = typer.Option(None, min=1, help="Rows per record batch."),
     threads: int = typer.Option(None, min=1, help="ONNX Runtime threads (default: all cores)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
+    explain: str = typer.Option(
+        "latest", help="Reasons for the newest snapshot (latest), every row (all) or none."
+    ),
+    memory_limit: str = typer.Option(None, help="DuckDB memory cap, e.g. 1GB (default 1GB)."),
 ) -> None:
     """Score feature snapshots with ONNX Runtime into predictions.<model> (idempotent: a
     rerun replaces the same as_of and version in one transaction)."""
@@ -477,7 +481,15 @@ def score(
     for name in MODEL_NAMES if all_models else [model]:
         try:
             run = run_score(
-                warehouse, name, window, version, batch_rows or DEFAULT_BATCH_ROWS, threads, device
+                warehouse,
+                name,
+                window,
+                version,
+                batch_rows or DEFAULT_BATCH_ROWS,
+                threads,
+                device,
+                explain,
+                memory_limit,
             )
         except _scoring_errors() as err:
             typer.secho(str(err), fg=typer.colors.RED, err=True)

@@ -8,6 +8,7 @@ ONNX Runtime into the prediction tables. Memory holds one batch at a time, never
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from scoring.scoring_model import ScoringModel, from_entry, resolve
 
 log = logging.getLogger("cartcast.scoring")
 
-# Rows per record batch. Measured with `python bench/scoring.py --batch-sweep` on 2 cores:
-# throughput is flat from 16k to 256k rows and falls below 4k (per-call overhead).
+# Rows per record batch. `python bench/scoring.py --batch-sweep` on 2 shared cores found no
+# size from 4k to 256k reliably faster; memory grows with the batch.
 DEFAULT_BATCH_ROWS = 65_536
+# DuckDB's share of memory while scoring; without a cap it grows with the table (its default
+# is 80% of RAM) because ranking holds every score of an as_of. Beyond it, it spills to disk.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 @dataclass(frozen=True)
@@ -148,34 +152,45 @@ def score(
     threads: int | None = None,
     device: str = "auto",
     explain: str = "latest",
+    memory_limit: str | None = None,
 ) -> ScoreRun:
-    """Score `name` (its champion, or `version`) for the chosen `as_of`s and write the rows."""
+    """Score `name` (its champion, or `version`) for the chosen `as_of`s and write the rows.
+
+    `memory_limit` caps DuckDB (reading, ranking and writing spill to disk beyond it);
+    default `$CARTCAST_SCORING_MEMORY_LIMIT`, else DEFAULT_MEMORY_LIMIT.
+    """
     started = time.perf_counter()
+    limit = memory_limit or os.environ.get("CARTCAST_SCORING_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     with registry.connect(warehouse) as con:
+        con.execute("set memory_limit = ?", [limit])
         model = from_entry(resolve(con, name, version), device, threads)
         sql, params = source_sql(model.key, model.inputs, as_of)
         reader_con = con.cursor()
         try:
+            as_ofs = [
+                row[0]
+                for row in reader_con.execute(
+                    f"select distinct as_of from ({sql}) order by 1", params
+                ).fetchall()
+            ]
+            if not as_ofs:
+                raise ScoringError(
+                    f"No feature rows to score for {name} at the as_of(s) asked for: check the "
+                    "dates against `select distinct as_of from marts.<features>`."
+                )
             stream = score_stream(reader_con, model, sql, params, batch_rows, explain=explain)
-            staged = stage(con, stream, model.key)
+            scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            rows = predictions.replace(
+                con, model.name, model.version, model.key, scored_at, stream, as_ofs
+            )
         finally:
             reader_con.close()
-        if staged == 0:
-            raise ScoringError(
-                f"No feature rows to score for {name} at the as_of(s) asked for: check the "
-                "dates against `select distinct as_of from marts.<features>`."
-            )
-        (as_ofs,) = con.execute(
-            f"select count(distinct as_of) from {predictions.SCORES}"
-        ).fetchone()
-        scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        predictions.replace(con, model.name, model.version, model.key, scored_at)
     return ScoreRun(
         model.name,
         model.version,
         model.provider,
-        staged,
-        as_ofs,
+        rows,
+        len(as_ofs),
         time.perf_counter() - started,
         predictions.table(model.name),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import duckdb
+import pyarrow as pa
 
 from scoring.explain import REASONS_SQL
 
@@ -71,23 +72,36 @@ def ranked_sql(
 
 
 def replace(
-    con: duckdb.DuckDBPyConnection, model: str, version: int, key: str, scored_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    model: str,
+    version: int,
+    key: str,
+    scored_at: datetime,
+    scores: pa.RecordBatchReader,
+    as_ofs: list[datetime],
 ) -> int:
-    """Swap in the staged scores for their `as_of`s and this version, in one transaction."""
+    """Replace this version's rows at `as_ofs` by the streamed scores, in one transaction.
+
+    The scores go straight from the stream through the ranking into the table (no staging
+    copy); a failure or a kill before the commit leaves the previous rows.
+    """
     con.execute(ddl(model, key))
+    stream = f"{SCORES}_stream"
+    con.register(stream, scores)
     con.execute("begin transaction")
     try:
         con.execute(
-            f"delete from {table(model)} where model_version = ? "
-            f"and as_of in (select distinct as_of from {SCORES})",
-            [version],
+            f"delete from {table(model)} where model_version = ? and list_contains(?, as_of)",
+            [version, as_ofs],
         )
-        con.execute(
-            f"insert into {table(model)} by name {ranked_sql(model, version, key, scored_at)}"
-        )
-        (rows,) = con.execute(f"select count(*) from {SCORES}").fetchone()
+        (rows,) = con.execute(
+            f"insert into {table(model)} by name "
+            f"{ranked_sql(model, version, key, scored_at, stream)}"
+        ).fetchone()
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        con.unregister(stream)
     return rows

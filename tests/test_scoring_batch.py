@@ -164,10 +164,13 @@ KILL_DURING_WRITE = textwrap.dedent(
     from scoring import batch, predictions
     from scoring.feature_source import AsOf
 
-    def delete_then_die(con, model, version, key, scored_at):
+    def delete_then_die(con, model, version, key, scored_at, scores, as_ofs):
         con.execute(predictions.ddl(model, key))
         con.execute("begin transaction")
         con.execute(f"delete from {predictions.table(model)} where model_version = ?", [version])
+        con.register("half", scores.read_next_batch())
+        con.execute(f"insert into {predictions.table(model)} by name "
+                    f"{predictions.ranked_sql(model, version, key, scored_at, 'half')}")
         os.kill(os.getpid(), signal.SIGKILL)
 
     predictions.replace = delete_then_die
@@ -237,3 +240,45 @@ def test_scores_are_finite_probabilities(scored_warehouse: Warehouse) -> None:
     )
     assert np.isfinite(scores).all()
     assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_feature_drift_matches_a_python_recount(scored_warehouse: Warehouse) -> None:
+    """PSI of one feature at one as_of, recomputed from the reference bins in Python."""
+    con = duckdb.connect(str(scored_warehouse.duckdb_path), read_only=True)
+    try:
+        drift = con.execute(
+            "select model_version, as_of, feature, psi from monitoring.feature_drift "
+            "where model_name = 'churn_90d' order by psi desc limit 1"
+        ).fetchone()
+        assert drift is not None, "no drift rows for churn_90d"
+        version, as_of, feature, psi = drift
+        bins = con.execute(
+            "select bin, lower_bound, upper_bound, expected_share from ml.model_reference "
+            "where model_name = 'churn_90d' and model_version = ? and feature = ?",
+            [version, feature],
+        ).fetchall()
+        values = [
+            v
+            for (v,) in con.execute(
+                f"select cast(f.{feature} as double) from predictions.churn_90d p "
+                "join marts.customer_features f using (customer_id, as_of) "
+                "where p.model_version = ? and p.as_of = ?",
+                [version, as_of],
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    total = 0.0
+    for bin_, lower, upper, expected in bins:
+        if bin_ == 0:
+            inside = sum(v is None for v in values)
+        else:
+            inside = sum(
+                v is not None and (lower is None or v >= lower) and (upper is None or v < upper)
+                for v in values
+            )
+        actual = max(inside / len(values), 1e-4)
+        expected = max(expected, 1e-4)
+        total += (actual - expected) * np.log(actual / expected)
+    assert psi == pytest.approx(total, rel=1e-9, abs=1e-12)
+    assert psi > 0
