@@ -49,7 +49,12 @@ def scores_ddl(key: str, name: str = SCORES) -> str:
 
 
 def ranked_sql(
-    model: str, version: int, key: str, scored_at: datetime, source: str = SCORES
+    model: str,
+    version: int,
+    key: str,
+    scored_at: datetime,
+    source: str = SCORES,
+    with_reasons: bool = True,
 ) -> str:
     """Scores with their rank (1 = highest) and decile (1 = top tenth) within each `as_of`.
 
@@ -66,7 +71,7 @@ def ranked_sql(
             '{model}' as model_name,
             cast({int(version)} as integer) as model_version,
             cast('{scored_at.isoformat(sep=" ")}' as timestamp) as scored_at,
-            reasons
+            {"reasons" if with_reasons else f"cast(null as {REASONS_SQL})"} as reasons
         from {source}
     """
 
@@ -86,6 +91,7 @@ def replace(
     copy); a failure or a kill before the commit leaves the previous rows.
     """
     con.execute(ddl(model, key))
+    with_reasons = "reasons" in scores.schema.names
     stream = f"{SCORES}_stream"
     con.register(stream, scores)
     con.execute("begin transaction")
@@ -96,7 +102,7 @@ def replace(
         )
         (rows,) = con.execute(
             f"insert into {table(model)} by name "
-            f"{ranked_sql(model, version, key, scored_at, stream)}"
+            f"{ranked_sql(model, version, key, scored_at, stream, with_reasons)}"
         ).fetchone()
         con.execute("commit")
     except BaseException:
