@@ -19,6 +19,14 @@ def problem(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> str | None
     try:
         # one thread on the CPU: this only proves the file loads, it scores nothing
         model = from_entry(entry, device="cpu", threads=1)
+        declared = {i.name for i in model.inputs}
+        if declared != set(model.session.input_names):
+            # scoring feeds the declared inputs: the graph would fail on the first batch
+            raise ScoringError(
+                f"its metadata declares inputs {sorted(declared)} but its graph takes "
+                f"{sorted(model.session.input_names)}: the file was not exported by "
+                "`cartcast train`, or was altered"
+            )
         sql, params = source_sql(model.key, model.inputs)
         # a zero-row query gives the marts' Arrow schema without reading any feature row
         schema = con.execute(f"select * from ({sql}) limit 0", params).fetch_record_batch().schema
