@@ -36,7 +36,7 @@ def write_slice(raw_paths: dict[str, Path], out_dir: Path, before: str | None = 
     clickstream user: small, but with enough snapshots to train every model."""
     out_dir.mkdir(parents=True, exist_ok=True)
     orders, events = out_dir / "orders.csv", out_dir / "events.csv"
-    cut = f"and strptime(InvoiceDate, '%m/%d/%Y %H:%M') < '{before}'" if before else ""
+    cut = f"and try_cast(InvoiceDate as timestamp) < '{before}'" if before else ""
     con = duckdb.connect()
     con.execute(
         f"""

@@ -132,13 +132,17 @@ KILL_MATERIALIZE = textwrap.dedent(
 )
 
 
+def _online(store, warehouse: Warehouse, **entity: str) -> str:
+    try:
+        return repr(sorted(online_features(**entity, warehouse=warehouse, store=store).items()))
+    except feature_store.FeatureStoreError:
+        return "absent"  # not materialized yet: the before state of a new entity
+
+
 def _sampled_values(warehouse: Warehouse, customers: list[str], users: list[str]) -> dict:
     store = feature_store.get_store(warehouse)  # a new store: no cached SQLite connection
-    values = {f"customer {c}": online_features(customer=c, warehouse=warehouse, store=store)
-              for c in customers}  # fmt: skip
-    values |= {f"user {u}": online_features(user=u, warehouse=warehouse, store=store)
-               for u in users}  # fmt: skip
-    return {name: repr(sorted(v.items())) for name, v in values.items()}
+    values = {f"customer {c}": _online(store, warehouse, customer=c) for c in customers}
+    return values | {f"user {u}": _online(store, warehouse, user=u) for u in users}
 
 
 def _restore(saved: Path, feast: Path) -> None:

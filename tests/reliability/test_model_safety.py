@@ -32,11 +32,16 @@ def served(pipeline, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehous
     return copy_warehouse(warehouse, tmp_path_factory.mktemp("rel_models") / "wh"), source_vars
 
 
-def _with_inputs(change: Callable[[list[dict]], None]) -> Callable[[bytes], bytes]:
-    """The champion's file with its declared inputs (ONNX metadata "inputs") changed."""
+def _with_inputs(
+    change: Callable[[list[dict]], None], graph: Callable[[onnx.ModelProto], None] | None = None
+) -> Callable[[bytes], bytes]:
+    """The champion's file with its declared inputs (ONNX metadata "inputs") changed, and
+    its graph changed alike when `graph` is given."""
 
     def make(data: bytes) -> bytes:
         proto = onnx.load_from_string(data)
+        if graph is not None:
+            graph(proto)
         for prop in proto.metadata_props:
             if prop.key == "inputs":
                 inputs = json.loads(prop.value)
@@ -50,6 +55,21 @@ def _with_inputs(change: Callable[[list[dict]], None]) -> Callable[[bytes], byte
 def _rename(old: str, new: str) -> Callable[[list[dict]], None]:
     def change(inputs: list[dict]) -> None:
         next(i for i in inputs if i["name"] == old)["name"] = new
+
+    return change
+
+
+def _rename_in_graph(old: str, new: str) -> Callable[[onnx.ModelProto], None]:
+    """A sound model that asks for a column the marts do not have."""
+
+    def change(proto: onnx.ModelProto) -> None:
+        for value in proto.graph.input:
+            if value.name == old:
+                value.name = new
+        for node in proto.graph.node:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
 
     return change
 
@@ -94,11 +114,15 @@ def _altered(entry: registry.Entry) -> None:
 # (case, how the file is made from the champion's bytes, what happens to it after
 # registration, what the refusal must say)
 CASES = [
-    ("input the marts lack", _with_inputs(_rename("recency_days", "loyalty_points")), None,
+    ("input the marts lack", _with_inputs(_rename("recency_days", "loyalty_points"),
+                 _rename_in_graph("recency_days", "loyalty_points")), None,
      "loyalty_points is missing"),
     ("input of the wrong type", _with_inputs(_retype("country", "float32")), None,
      "country is string, the model needs a number"),
-    ("no declared inputs", _with_inputs(lambda inputs: inputs.clear()), None, None),
+    ("no declared inputs", _with_inputs(lambda inputs: inputs.clear()), None,
+     "its graph takes"),
+    ("declared input not in the graph", _with_inputs(_rename("tenure_days", "tenure")), None,
+     "its graph takes"),
     ("truncated ONNX file", lambda data: data[: len(data) // 2], None, "ONNX"),
     ("corrupt ONNX file", lambda data: b"\x08\x07" + bytes(range(256)) * 8, None, "ONNX"),
     ("registry row, file missing", lambda data: data, _missing, "is missing"),
