@@ -31,9 +31,14 @@ def build(
     summary()
 
 
-def _dbt(args: list[str], warehouse: Warehouse) -> None:
+def _dbt(
+    args: list[str],
+    warehouse: Warehouse,
+    dbt_vars: dict | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> None:
     try:
-        run_dbt(args, warehouse, echo=True)
+        run_dbt(args, warehouse, dbt_vars, echo=True, extra_env=extra_env)
     except DbtError as err:
         typer.secho(str(err).splitlines()[0], fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
@@ -48,8 +53,12 @@ def demo() -> None:
     from cartcast.online import online_features
     from cartcast.warehouse_connection import connect
 
-    build(full_refresh=False, scoring=False)
     warehouse = Warehouse.from_env()
+    dbt_vars, salt_env, note = demo_privacy()
+    if note:
+        typer.secho(note, fg=typer.colors.YELLOW)
+    _dbt(["build", "--exclude", "tag:scoring"], warehouse, dbt_vars, salt_env)
+    summary()
     typer.echo("\nFeast: applying definitions and materializing the online store ...")
     try:
         feature_store.apply(warehouse)
@@ -75,12 +84,41 @@ def demo() -> None:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err
     typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
-    _dbt(["build", "--select", "tag:scoring"], warehouse)
+    _dbt(["build", "--select", "tag:scoring"], warehouse, dbt_vars, salt_env)
     _print_top_customers(warehouse)
     typer.echo(f"\nOnline score of customer {customer} (cartcast predict --customer {customer}):")
-    predict(customer=customer, user=None, model="purchase_30d", version=None, show=False)
+    predict(
+        customer=customer, user=None, model="purchase_30d", version=None, show=False, raw_id=False
+    )
     typer.echo("\nWriting the report (cartcast report) ...")
     report(out=None, model=None)
+
+
+# Used only by `cartcast demo` when CARTCAST_ID_SALT is unset: it is public, so it protects
+# nothing; it lets the demo run the privacy option on a fresh machine with no set-up.
+DEMO_ID_SALT = "cartcast-demo-salt-not-secret"
+
+
+def demo_privacy(
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, bool], dict[str, str], str | None]:
+    """The demo's dbt vars (ids pseudonymized), the salt's environment, and a note to print
+    when the fixed demo salt stands in for an unset CARTCAST_ID_SALT."""
+    import os
+
+    from cartcast.privacy import SALT_ENV
+
+    env = os.environ if env is None else env
+    dbt_vars = {"cartcast_pseudonymize_ids": True}
+    if env.get(SALT_ENV):
+        return dbt_vars, {SALT_ENV: env[SALT_ENV]}, None
+    note = (
+        f"{SALT_ENV} is not set: the demo pseudonymizes customer and user ids with the fixed "
+        f"demo salt {DEMO_ID_SALT!r}. Look customers up by raw id with "
+        f"`{SALT_ENV}={DEMO_ID_SALT} cartcast predict --customer <id> --raw-id`. Real "
+        f"deployments must set {SALT_ENV} to their own secret."
+    )
+    return dbt_vars, {SALT_ENV: DEMO_ID_SALT}, note
 
 
 def _print_top_customers(warehouse: Warehouse, limit: int = 10) -> None:
@@ -94,9 +132,14 @@ def _print_top_customers(warehouse: Warehouse, limit: int = 10) -> None:
     ).fetchall()
     con.close()
     typer.echo(f"\nTop {limit} customers by purchase probability (purchase_30d_latest):")
-    typer.echo(f"  {'customer_id':<12} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version")
+    # pseudonymized ids are 64 hex characters, raw ones a few digits
+    width = max([12, *(len(str(r[0])) for r in rows)])
+    header = f"{'customer_id':<{width}} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version"
+    typer.echo(f"  {header}")
     for customer_id, as_of, score, decile, version in rows:
-        typer.echo(f"  {customer_id:<12} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}")
+        typer.echo(
+            f"  {customer_id:<{width}} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}"
+        )
 
 
 MODEL_NAMES = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
@@ -358,6 +401,30 @@ def models_promote(name: str, version: int) -> None:
     typer.echo(f"{entry.name} v{entry.version} is the champion.")
 
 
+@models_app.command("check")
+def models_check(name: str = typer.Argument(None, help="Only this model.")) -> None:
+    """Check that every version can serve: its file is there, matches its sha256, loads in
+    ONNX Runtime and fits the feature marts. Exits 1 if any version is broken."""
+    from scoring import model_check, registry
+
+    warehouse = Warehouse.from_env()
+    try:
+        frame = registry.list_models(warehouse, name)
+        broken = 0
+        with registry.connect(warehouse, read_only=True) as con:
+            for row in frame.itertuples():
+                cause = model_check.problem(con, registry.get_on(con, row.name, row.version))
+                broken += cause is not None
+                verdict = "ok" if cause is None else f"BROKEN: {cause}"
+                typer.echo(f"{row.name:<16}{row.version:>8}  {row.status:<10}{verdict}")
+    except _training_errors() as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from err
+    if broken:
+        typer.secho(f"{broken} broken version(s).", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
 @models_app.command("rollback")
 def models_rollback(name: str) -> None:
     """Archive the current champion and bring back the previous one."""
@@ -504,17 +571,32 @@ def predict(
     model: str = typer.Option("purchase_30d", help=f"One of {', '.join(MODEL_NAMES)}."),
     version: int = typer.Option(None, help="A registered version instead of the champion."),
     show: bool = typer.Option(False, "--show-features", help="Print the features used."),
+    raw_id: bool = typer.Option(
+        False,
+        "--raw-id",
+        help="The id is a raw one and the warehouse holds pseudonymized ids (the privacy "
+        "option): hash it with CARTCAST_ID_SALT first.",
+    ),
 ) -> None:
     """Score one customer (or user) now, from the online store and the champion model."""
     from cartcast.feature_store import get_store
+    from cartcast.privacy import MissingSalt, pseudonymize, salt_from_env
     from scoring.online_score import open_model, predict_one
 
     if (customer is None) == (user is None):
         raise typer.BadParameter("Give exactly one of --customer or --user.")
+    entity = customer or user
+    if raw_id:
+        try:
+            # the same salted hash staging computed, so the raw id finds its row
+            entity = pseudonymize(entity, salt_from_env())
+        except MissingSalt as err:
+            typer.secho(str(err), fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from err
     warehouse = Warehouse.from_env()
     try:
         scorer = open_model(warehouse, model, version)
-        result = predict_one(customer or user, scorer, get_store(warehouse), warehouse)
+        result = predict_one(entity, scorer, get_store(warehouse), warehouse)
     except _scoring_errors() as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from err

@@ -96,9 +96,16 @@ def get_store(
 
     warehouse = warehouse or Warehouse.from_env()
     feast_dir(warehouse).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(
+    store = FeatureStore(
         config=repo_config(warehouse, online, redis_url, fast), repo_path=str(FEATURE_REPO)
     )
+    # Feast marks a view MATERIALIZING in its registry while it writes and refuses to serve
+    # it until the run ends; a run killed half-way leaves the mark, and lookups fail until a
+    # rerun. The SQLite store writes each view's rows in one transaction (feast_stores/), so
+    # it always holds the last complete materialization: serve it. (Set on the registry
+    # object, as Feast's RegistryConfig warns that the option targets SQL registries.)
+    store.registry.serve_features_while_materializing = True
+    return store
 
 
 def _repo_modules() -> Iterator[Any]:

@@ -209,7 +209,8 @@ def register(
             f"select 1 from {TABLE} where name = ? and status = 'champion'", [name]
         ).fetchone()
     if not has_champion:
-        promote(warehouse, name, version)
+        # training just ran this file in ONNX Runtime on real feature rows (torch parity)
+        promote(warehouse, name, version, check=False)
     return get(warehouse, name, version)
 
 
@@ -265,10 +266,19 @@ def champion_on(
     return entry
 
 
-def promote(warehouse: Warehouse, name: str, version: int) -> Entry:
-    """Make `version` the champion; the former champion is archived."""
-    get(warehouse, name, version)
+def promote(warehouse: Warehouse, name: str, version: int, check: bool = True) -> Entry:
+    """Make `version` the champion; the former champion is archived.
+
+    `check` (the default) first proves the version can serve (`scoring.model_check`): its file
+    exists, matches its sha256, loads in ONNX Runtime and its inputs fit the feature marts.
+    A version that fails is refused and the champion stays in service.
+    """
+    entry = get(warehouse, name, version)
     with connect(warehouse) as con:
+        if check:
+            from scoring import model_check  # it imports this module
+
+            model_check.check(con, entry)
         con.execute("begin")
         con.execute(
             f"update {TABLE} set status = 'archived' where name = ? and status = 'champion'",

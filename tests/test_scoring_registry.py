@@ -14,6 +14,15 @@ from scoring import registry
 from scoring.errors import RegistryError
 
 
+@pytest.fixture(autouse=True)
+def placeholder_files_pass_the_serving_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests follow statuses with placeholder files; the check that refuses files that
+    cannot serve has its own tests (tests/reliability/test_model_safety.py)."""
+    from scoring import model_check
+
+    monkeypatch.setattr(model_check, "check", lambda con, entry: None)
+
+
 @pytest.fixture()
 def warehouse(tmp_path: Path) -> Warehouse:
     wh = Warehouse.under(tmp_path)

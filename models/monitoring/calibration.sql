@@ -13,8 +13,8 @@ final as (
         as_of,
         score_decile,
         count(*) as rows,
-        avg(score) as mean_score,
-        avg(outcome) as mean_outcome
+        {{ exact_avg('score') }} as mean_score,
+        {{ exact_avg('outcome') }} as mean_outcome
     from outcomes
     group by model_name, model_version, as_of, score_decile
 )

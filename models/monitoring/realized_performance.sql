@@ -25,11 +25,12 @@ per_as_of as (
         task,
         count(*) as rows,
         sum(case when outcome > 0 then 1 else 0 end) as positives,
-        sum(case when outcome > 0 then score_rank_average else 0 end) as positive_rank_sum,
-        avg(score) as mean_score,
-        avg(outcome) as observed_rate,
-        avg((score - outcome) * (score - outcome)) as squared_error,
-        avg(abs(score - outcome)) as absolute_error
+        {{ exact_sum('case when outcome > 0 then score_rank_average else 0 end') }}
+            as positive_rank_sum,
+        {{ exact_avg('score') }} as mean_score,
+        {{ exact_avg('outcome') }} as observed_rate,
+        {{ exact_avg('(score - outcome) * (score - outcome)') }} as squared_error,
+        {{ exact_avg('abs(score - outcome)') }} as absolute_error
     from ranked
     group by model_name, model_version, as_of, task
 ),

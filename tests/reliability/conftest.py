@@ -44,3 +44,28 @@ def clean_warehouse(subset, tmp_path_factory: pytest.TempPathFactory):
     from tests.conftest import BUILD_ONLY, build_warehouse, subset_vars
 
     return build_warehouse(tmp_path_factory.mktemp("rel_clean"), subset_vars(subset), BUILD_ONLY)
+
+
+@pytest.fixture(scope="session")
+def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
+    """A slice of the real data through the whole pipeline, ids pseudonymized as in the demo:
+    `dbt build`, Feast apply and materialize, every model trained (quick) and registered,
+    then `dbt build --select tag:scoring`. Returns the warehouse and the source vars."""
+    from cartcast import feature_store
+    from scoring.train import TrainOptions, train_model
+    from tests.conftest import BUILD, SCORED_MODELS
+    from tests.reliability.pipeline import dbt, write_slice
+
+    root = tmp_path_factory.mktemp("rel_pipeline")
+    source_vars = write_slice(raw_paths, root / "raw")
+    from cartcast.paths import Warehouse
+
+    warehouse = Warehouse.under(root / "wh")
+    dbt(list(BUILD), warehouse, source_vars)
+    feature_store.apply(warehouse)
+    feature_store.materialize(warehouse)
+    store = feature_store.get_store(warehouse)
+    for name in SCORED_MODELS:
+        train_model(name, warehouse, TrainOptions(quick=True), store=store, echo=lambda _: None)
+    dbt(["build", "--select", "tag:scoring"], warehouse, source_vars)
+    return warehouse, source_vars

@@ -1,0 +1,192 @@
+"""The whole pipeline on a small real slice, and checksums of what it writes.
+
+Reruns and fault tests compare a warehouse's tables, Parquet files and online store before
+and after a run; only `scored_at` (when a row was scored) is left out, since it says when,
+not what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from cartcast.dbt_runner import dbt_executable, run_dbt
+from cartcast.paths import PROJECT_DIR, Warehouse
+from tests.conftest import FIXED_NOW, online_retail_var, taobao_var
+
+SALT = "reliability-pipeline-salt-7e21"
+PRIVATE = {"cartcast_pseudonymize_ids": True}
+SALT_ENV = {"CARTCAST_ID_SALT": SALT}
+IGNORED_COLUMNS = {"scored_at"}
+PIPELINE_SCHEMAS = ("marts", "predictions", "monitoring")
+BUILD_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+def write_slice(raw_paths: dict[str, Path], out_dir: Path, before: str | None = None) -> dict:
+    """Every 24th customer's order lines (those before `before` if given) and every 8th
+    clickstream user: small, but with enough snapshots to train every model."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    orders, events = out_dir / "orders.csv", out_dir / "events.csv"
+    cut = f"and try_cast(InvoiceDate as timestamp) < '{before}'" if before else ""
+    con = duckdb.connect()
+    con.execute(
+        f"""
+        copy (
+            select * from read_csv('{raw_paths["online_retail"]}', header=true, all_varchar=true)
+            where (try_cast(CustomerID as bigint) % 24 = 0
+                   or CustomerID is null and InvoiceNo like '5363%') {cut}
+        ) to '{orders}' (header true)
+        """
+    )
+    con.execute(
+        f"""
+        copy (
+            select * from read_csv('{raw_paths["taobao"]}', header=false, all_varchar=true)
+            where try_cast(column0 as bigint) % 8 = 0
+        ) to '{events}' (header false)
+        """
+    )
+    con.close()
+    return {
+        "online_retail_invoice_lines": online_retail_var(orders),
+        "taobao_user_behavior": taobao_var(events),
+    }
+
+
+def dbt_vars(source_vars: dict) -> dict:
+    return {"cartcast_now": FIXED_NOW, **source_vars, **PRIVATE}
+
+
+def dbt(args: list[str], warehouse: Warehouse, source_vars: dict) -> None:
+    run_dbt(
+        args,
+        warehouse,
+        dbt_vars(source_vars),
+        work_dir=warehouse.duckdb_path.parent,
+        extra_env=SALT_ENV,
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [f'"{name}"' for (name,) in rows if name not in IGNORED_COLUMNS]
+
+
+def table_checksums(warehouse: Warehouse, schemas: tuple[str, ...]) -> dict[str, tuple]:
+    """Rows and an order-independent hash of every row, per table or view (and per Parquet
+    file of the warehouse), without the ignored columns."""
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_schema in {schemas} and table_name not like '%__dbt_%' order by all"
+        ).fetchall()
+        out = {}
+        for schema, name in tables:
+            columns = ", ".join(_columns(con, schema, name))
+            out[f"{schema}.{name}"] = con.execute(
+                f'select count(*), coalesce(sum(hash({columns})), 0) from "{schema}"."{name}"'
+            ).fetchone()
+        for path in sorted(warehouse.parquet_dir.glob("*.parquet")):
+            out[f"parquet/{path.name}"] = parquet_checksum(con, path)
+        return out
+    finally:
+        con.close()
+
+
+def parquet_checksum(con: duckdb.DuckDBPyConnection, path: Path) -> tuple:
+    try:
+        return con.execute(
+            "select count(*), coalesce(sum(hash(t)), 0) from read_parquet(?) as t", [str(path)]
+        ).fetchone()
+    except duckdb.Error as err:  # a torn file is a state that is neither before nor after
+        return ("unreadable", str(err).splitlines()[0])
+
+
+def online_rows(warehouse: Warehouse) -> dict[str, str]:
+    """A digest of every row of every table of the SQLite online store (creation time left
+    out: Feast stamps it when it writes)."""
+    path = warehouse.duckdb_path.parent / "feast" / "online_store.db"
+    con = sqlite3.connect(path)
+    try:
+        out = {}
+        for (table,) in con.execute("select name from sqlite_master where type = 'table'"):
+            digest = hashlib.sha256()
+            for row in con.execute(
+                f'select entity_key, feature_name, value, event_ts from "{table}" order by 1, 2'
+            ):
+                digest.update(repr(row).encode())
+            out[table] = digest.hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+def copy_warehouse(source: Warehouse, root: Path) -> Warehouse:
+    """A closed warehouse copied (DuckDB file, Parquet, Feast folder) below `root`."""
+    shutil.copytree(
+        source.duckdb_path.parent, root, ignore=shutil.ignore_patterns("target", "logs")
+    )
+    return Warehouse.under(root)
+
+
+def kill_dbt_when(
+    args: list[str], warehouse: Warehouse, source_vars: dict, started: Callable[[str], bool]
+) -> str:
+    """Run `dbt <args>` and SIGKILL it as soon as a line of its output satisfies `started`
+    (dbt prints `START` when a model begins). Returns the line it was killed at."""
+    import json
+
+    env = {
+        **os.environ,
+        **warehouse.env(),
+        **SALT_ENV,
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        "DBT_TARGET_PATH": str(warehouse.duckdb_path.parent / "target"),
+        "DBT_LOG_PATH": str(warehouse.duckdb_path.parent / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    cmd = [dbt_executable(), *args, "--vars", json.dumps(dbt_vars(source_vars))]
+    child = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_DIR,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert child.stdout is not None
+    seen = []
+    for line in child.stdout:
+        seen.append(line)
+        if started(line):
+            os.killpg(child.pid, signal.SIGKILL)
+            break
+    child.stdout.close()
+    code = child.wait()
+    if code != -signal.SIGKILL:
+        raise AssertionError(f"dbt was not killed (exit {code}):\n{''.join(seen[-20:])}")
+    return seen[-1].strip()
+
+
+def run_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
