@@ -201,13 +201,16 @@ KILL_SCORING_WRITE = textwrap.dedent(
     from cartcast.paths import Warehouse
     from scoring import batch, predictions
 
-    def write_then_die(con, model, version, key, scored_at):
+    def write_then_die(con, model, version, key, scored_at, scores, as_ofs):
         con.execute(predictions.ddl(model, key))
+        con.register("scores_stream", scores)
         con.execute("begin transaction")
         con.execute(f"delete from {predictions.table(model)} where model_version = ?", [version])
         con.execute(
             f"insert into {predictions.table(model)} by name "
-            + predictions.ranked_sql(model, version, key, scored_at)
+            + predictions.ranked_sql(
+                model, version, key, scored_at, "scores_stream", "reasons" in scores.schema.names
+            )
         )
         os.kill(os.getpid(), signal.SIGKILL)
 
