@@ -14,8 +14,8 @@ exported with `scoring.export.export_torch` to one ONNX file, registered as the 
 Measured, in one run:
 
 - end to end: `scoring.batch.score(warehouse, "churn_90d", as_of=..., explain="none")` over
-  every row (DuckDB read -> Arrow batches -> feeds -> ONNX Runtime -> staging -> ranked,
-  atomic write of `predictions.churn_90d`), in a fresh process per size; rows/s and the peak
+  every row (DuckDB read -> Arrow batches -> feeds -> ONNX Runtime -> ranked, atomic write
+  of `predictions.churn_90d`, streamed), in a fresh process per size; rows/s and the peak
   resident set of that process (`VmHWM`, read by the process itself when scoring is done;
   its resident set after imports, before scoring, is printed beside it). `explain="none"`
   because the reasons are a separate cost, many model calls per row: score()'s default
@@ -40,10 +40,10 @@ when this onnxruntime has it.
 
 `--batch-sweep`: end-to-end rows/s (and pure ONNX Runtime rows/s) at 4k, 16k, 64k and 256k
 rows per batch on 1M rows, each end-to-end run in a fresh process. `--profile`: score() run
-with a clock around the functions it calls (`feed`, `ScoringModel.score`, `stage`,
-`predictions.replace`), the reading timed alone, the write split into its ranking and its
-insert; then two prototypes that need no change to `scoring/`, DuckDB settings applied to
-score()'s connections: `memory_limit='1GB'` at every size (peak memory) and
+with a clock around the functions it calls (`feed`, `ScoringModel.score`,
+`predictions.replace`, which consumes the scored stream), the reading timed alone, the
+write split into its ranking and its insert; then two prototypes, DuckDB settings applied
+to score()'s connections: `memory_limit='1GB'` at every size (peak memory) and
 `preserve_insertion_order=false` (speed, alternating with plain runs). `--setting` applies a
 DuckDB setting to every timed run. The last line is `RESULT scoring e2e_rows_per_s=<largest
 size> ort_rows_per_s=... torch_rows_per_s=... e2e_vs_ort=... ort_vs_torch=...
@@ -400,7 +400,6 @@ def child_profile(args) -> None:
     clock = Clock()
     batch.feed = _timed(clock, "feed", batch.feed)
     ScoringModel.score = _timed(clock, "inference", ScoringModel.score)
-    batch.stage = _timed(clock, "stage", batch.stage)
     predictions.replace = _timed(clock, "replace", predictions.replace)
     start = time.perf_counter()
     run = batch.score(
@@ -673,15 +672,13 @@ def profile(args, folder: Path, rows: int, e2e: dict, capped: dict) -> None:
     got = run_child("profile", folder, args)
     total, steps = got["total"], got["steps"]
     inside = steps["feed"] + steps["inference"] + got["read"]
+    # The scores stream into the write: reading, feeds and inference happen inside replace().
     parts = {
         "read: DuckDB query -> Arrow batches (timed alone)": got["read"],
         "feed: Arrow -> numpy (model_inputs.feed)": steps["feed"],
         "inference: session.run (ScoringModel.score)": steps["inference"],
-        "staging: batches into the temp table (the rest of stage())": steps["stage"] - inside,
-        "replace: delete + ranked insert + commit": steps["replace"],
-        "the rest: model file, session, registry, counts": total
-        - steps["stage"]
-        - steps["replace"],
+        "write: delete + ranked insert + commit (rest of replace())": steps["replace"] - inside,
+        "the rest: model file, session, registry, as_of list": total - steps["replace"],
     }
     print(f"where the end-to-end time goes, {rows:,} rows ({total:.2f} s in all):")
     for step, seconds in parts.items():
