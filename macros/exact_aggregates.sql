@@ -11,12 +11,15 @@
     cast(sum(cast({{ expr }} as decimal(38, 12))) as double)
 {%- endmacro %}
 
+{#- Squares are taken per row in double (the same on every run) and summed as decimal(38, 6);
+    multiplying two decimal(38, 12) sums would overflow 38 digits for amounts like spend. -#}
 {% macro exact_stddev_samp(expr) -%}
     case when count({{ expr }}) > 1 then sqrt(greatest(0,
-        cast(
-            sum(cast({{ expr }} as decimal(38, 12)) * cast({{ expr }} as decimal(38, 12)))
-            - sum(cast({{ expr }} as decimal(38, 12)))
-            * sum(cast({{ expr }} as decimal(38, 12))) / count({{ expr }})
-        as double) / (count({{ expr }}) - 1)
+        (
+            cast(sum(cast(cast({{ expr }} as double) * cast({{ expr }} as double)
+                as decimal(38, 6))) as double)
+            - power(cast(sum(cast({{ expr }} as decimal(38, 12))) as double), 2)
+            / count({{ expr }})
+        ) / (count({{ expr }}) - 1)
     )) end
 {%- endmacro %}

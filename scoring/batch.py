@@ -63,13 +63,16 @@ def score_stream(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     source: str = "the feature marts",
     explain: str = "latest",
+    newest: datetime | None = None,
 ) -> pa.RecordBatchReader:
     """(key, as_of, score, reasons) batches; the inputs are checked before the first row is
-    scored. `explain`: reasons for the newest as_of (`latest`), every row (`all`) or none."""
+    scored. `explain`: reasons for the newest as_of (`latest`, read from the rows unless
+    given), every row (`all`) or none."""
     if explain not in EXPLAIN_MODES:
         raise ScoringError(f"explain must be one of {EXPLAIN_MODES}, not {explain!r}.")
-    newest = None
-    if explain == "latest":
+    if explain != "latest":
+        newest = None
+    elif newest is None:
         (newest,) = reader_con.execute(f"select max(as_of) from ({sql})", params).fetchone()
     reader = reader_con.execute(sql, params).fetch_record_batch(batch_rows)
     check_schema(reader.schema, model.inputs, model.name, source)
@@ -177,7 +180,9 @@ def score(
                     f"No feature rows to score for {name} at the as_of(s) asked for: check the "
                     "dates against `select distinct as_of from marts.<features>`."
                 )
-            stream = score_stream(reader_con, model, sql, params, batch_rows, explain=explain)
+            stream = score_stream(
+                reader_con, model, sql, params, batch_rows, explain=explain, newest=as_ofs[-1]
+            )
             scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
             rows = predictions.replace(
                 con, model.name, model.version, model.key, scored_at, stream, as_ofs

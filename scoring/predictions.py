@@ -37,6 +37,8 @@ def ddl(model: str, key: str) -> str:
             scored_at timestamp not null,
             reasons {REASONS_SQL}
         );
+        -- tables made before reasons existed gain the column (null for their old rows)
+        alter table {table(model)} add column if not exists reasons {REASONS_SQL};
     """
 
 
