@@ -282,3 +282,23 @@ def test_feature_drift_matches_a_python_recount(scored_warehouse: Warehouse) -> 
         total += (actual - expected) * np.log(actual / expected)
     assert psi == pytest.approx(total, rel=1e-9, abs=1e-12)
     assert psi > 0
+
+
+def test_score_distribution_matches_plain_sql(scored_warehouse: Warehouse) -> None:
+    """The exact (order-independent) sums agree with DuckDB's own aggregates, amounts too."""
+    rows = read(
+        scored_warehouse,
+        """
+        select d.mean_score, d.stddev_score, avg(p.score), stddev_samp(p.score)
+        from monitoring.score_distribution d
+        join predictions.spend_90d p
+            on p.model_version = d.model_version and p.as_of = d.as_of
+        where d.model_name = 'spend_90d'
+        group by d.model_version, d.as_of, d.mean_score, d.stddev_score
+        """,
+    )
+    assert rows
+    for mean, spread, plain_mean, plain_spread in rows:
+        assert mean == pytest.approx(plain_mean, rel=1e-9)
+        if plain_spread is not None:
+            assert spread == pytest.approx(plain_spread, rel=1e-6)
