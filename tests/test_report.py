@@ -36,31 +36,45 @@ PROBE = (
 
 
 @pytest.fixture(scope="module")
-def trained(feast_warehouse: Warehouse) -> dict[str, int]:
+def report_warehouse(real_warehouse: Warehouse, tmp_path_factory) -> Warehouse:
+    """A copy of the real warehouse with its own Feast registry and models, so promoting the
+    report's models changes no champion the other tests score with."""
+    root = tmp_path_factory.mktemp("report_warehouse")
+    copy = Warehouse.under(root)
+    shutil.copy(real_warehouse.duckdb_path, copy.duckdb_path)
+    shutil.copytree(real_warehouse.parquet_dir, copy.parquet_dir)
+    feature_store.apply(copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def trained(report_warehouse: Warehouse) -> dict[str, int]:
     """churn_90d (probabilities) and spend_90d (amounts) trained quickly on the real data."""
-    store = feature_store.get_store(feast_warehouse)
+    store = feature_store.get_store(report_warehouse)
     versions = {}
     for name in ("churn_90d", "spend_90d"):
-        result = train_model(name, feast_warehouse, QUICK, store=store, echo=lambda _: None)
-        # Earlier tests may have trained a champion without the report's files: report this one.
-        registry.promote(feast_warehouse, name, result.version)
+        result = train_model(name, report_warehouse, QUICK, store=store, echo=lambda _: None)
+        # The copy may hold a champion trained without the report's files: report this one.
+        registry.promote(report_warehouse, name, result.version)
         versions[name] = result.version
     return versions
 
 
 @pytest.fixture(scope="module")
 def monitored(
-    feast_warehouse: Warehouse, trained: dict[str, int], tmp_path_factory: pytest.TempPathFactory
+    report_warehouse: Warehouse, trained: dict[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Warehouse:
     """A copy of the warehouse with monitoring tables in the agreed schemas, filled from the
     validation scores (as if those snapshots had been scored), for both models."""
     root = tmp_path_factory.mktemp("monitored")
     copy = Warehouse.under(root)
-    shutil.copy(feast_warehouse.duckdb_path, copy.duckdb_path)
+    shutil.copy(report_warehouse.duckdb_path, copy.duckdb_path)
     con = duckdb.connect(str(copy.duckdb_path))
+    # made-up monitoring rows in place of any a build left in the copy
+    con.execute("drop schema if exists monitoring cascade")
     con.execute("create schema monitoring")
     for name, version in trained.items():
-        entry = registry.get(feast_warehouse, name, version)
+        entry = registry.get(report_warehouse, name, version)
         scores = validation_scores.read(entry.path.parent / validation_scores.FILE)
         champion = entry.metrics["champion"]
         frame = monitoring_frames(name, version, scores, champion)
@@ -158,8 +172,8 @@ def colour_pixels(pixels: np.ndarray, hex_colour: str, tolerance: int = 12) -> i
     return int((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tolerance).sum())
 
 
-def test_report_without_monitoring(feast_warehouse: Warehouse, trained, tmp_path: Path) -> None:
-    paths = write_reports(feast_warehouse, tmp_path, ["churn_90d", "spend_90d"])
+def test_report_without_monitoring(report_warehouse: Warehouse, trained, tmp_path: Path) -> None:
+    paths = write_reports(report_warehouse, tmp_path, ["churn_90d", "spend_90d"])
     assert [p.name for p in paths] == ["index.html", "churn_90d.html", "spend_90d.html"]
     overview, churn, spend = (p.read_text() for p in paths)
     for page, charts_expected in ((churn, BINARY_CHARTS), (spend, REGRESSION_CHARTS)):
