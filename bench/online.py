@@ -107,31 +107,6 @@ def bench_scoring():
     return module
 
 
-def register_model(warehouse: Warehouse, path: Path) -> None:
-    """The exported model as the champion of this warehouse's registry."""
-    import duckdb
-
-    from scoring import registry
-    from scoring.specs import get_spec
-
-    warehouse.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    duckdb.connect(str(warehouse.duckdb_path)).close()
-    spec = get_spec(MODEL)
-    registry.register(
-        warehouse,
-        name=MODEL,
-        version=1,
-        task=spec.task,
-        feature_service=spec.feature_service,
-        family="torch",
-        train_window=("2011-01-01T00:00:00+00:00", "2011-09-01T00:00:00+00:00"),
-        valid_window=("2011-10-01T00:00:00+00:00", "2011-12-01T00:00:00+00:00"),
-        cutoff="2011-09-01T00:00:00+00:00",
-        metrics={"champion": "torch mlp", "selection_metric": "roc_auc"},
-        path=path,
-    )
-
-
 def predict(
     store, warehouse: Warehouse, customers: list[str], calls: int, warmup: int
 ) -> list[tuple[float, float]]:
@@ -241,7 +216,8 @@ def main() -> None:
         table = synthetic_mart(VIEW, n, rng)
         write_marts(root / "data", table, rng)
         customers = table.column("customer_id").to_pylist()
-        model_path = bench_scoring().build_model(root / "model", 0)
+        scoring_bench = bench_scoring()
+        model_path = scoring_bench.build_model(root / "model", 0)
         print(
             f"get_online_features({SERVICE}: {len(table.column_names) - 2} features) for one "
             f"customer of {n:,} materialized; p50/p99 of {calls:,} calls after {warmup} warm-up"
@@ -256,7 +232,7 @@ def main() -> None:
                 stock_store = feature_store.get_store(warehouse, online, store_url or None, False)
                 stock = in_process(stock_store, customers, calls, warmup)
                 http = over_http(warehouse, online, store_url, customers, calls, warmup)
-                register_model(warehouse, model_path)
+                scoring_bench.register_model(warehouse, model_path)
                 scored, onnx_alone, cached, once = predict(
                     store, warehouse, customers, calls, warmup
                 )

@@ -182,9 +182,6 @@ def child_make(args) -> None:
     import pyarrow as pa
     from materialize import VIEW, synthetic_mart
 
-    from scoring import registry
-    from scoring.specs import get_spec
-
     warehouse = warehouse_at(args.warehouse)
     warehouse.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
@@ -203,6 +200,19 @@ def child_make(args) -> None:
             con.execute("insert into marts.customer_features select * from chunk")
         done += n
     con.close()
+    register_model(warehouse, args.model_dir / "model.onnx")
+    emit(rows=done, seconds=time.perf_counter() - start)
+
+
+def register_model(warehouse, path: Path) -> None:
+    """The exported model as the champion of this warehouse's registry (bench/online.py too)."""
+    import duckdb
+
+    from scoring import registry
+    from scoring.specs import get_spec
+
+    warehouse.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    duckdb.connect(str(warehouse.duckdb_path)).close()
     spec = get_spec(MODEL)
     registry.register(
         warehouse,
@@ -215,9 +225,8 @@ def child_make(args) -> None:
         valid_window=("2011-10-01T00:00:00+00:00", "2011-12-01T00:00:00+00:00"),
         cutoff="2011-09-01T00:00:00+00:00",
         metrics={"champion": "torch mlp", "selection_metric": "roc_auc"},
-        path=args.model_dir / "model.onnx",
+        path=path,
     )
-    emit(rows=done, seconds=time.perf_counter() - start)
 
 
 def _drop_predictions(warehouse) -> None:

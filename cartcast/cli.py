@@ -148,9 +148,9 @@ def demo_privacy(
 
 
 def _print_top_customers(warehouse: Warehouse, limit: int = 10) -> None:
-    import duckdb
+    from cartcast.warehouse_connection import connect
 
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    con = connect(warehouse, read_only=True)
     rows = con.execute(
         "select customer_id, as_of, score, score_decile, model_version "
         "from predictions.purchase_30d_latest order by score desc, customer_id limit ?",

@@ -31,6 +31,30 @@ def dbt_executable() -> str:
     return found
 
 
+def dbt_env(
+    warehouse: Warehouse, work_dir: Path | None = None, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a dbt process on this warehouse (target/ and logs/ in `work_dir`)."""
+    env = {
+        **os.environ,
+        **warehouse.env(),
+        **(extra_env or {}),
+        "DBT_PROFILES_DIR": str(PROJECT_DIR),
+    }
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    if work_dir is not None:
+        env["DBT_TARGET_PATH"] = str(work_dir / "target")
+        env["DBT_LOG_PATH"] = str(work_dir / "logs")
+    return env
+
+
+def dbt_command(args: Sequence[str], dbt_vars: Mapping[str, Any] | None = None) -> list[str]:
+    cmd = [dbt_executable(), *args]
+    if dbt_vars:
+        cmd += ["--vars", json.dumps(dict(dbt_vars))]
+    return cmd
+
+
 def run_dbt(
     args: Sequence[str],
     warehouse: Warehouse | None = None,
@@ -52,19 +76,8 @@ def run_dbt(
     warehouse = warehouse or Warehouse.from_env()
     # dbt would spend its start-up, then fail with a lock error buried in its log
     ensure_free(warehouse)
-    env = {
-        **os.environ,
-        **warehouse.env(),
-        **(extra_env or {}),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-    }
-    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
-    if work_dir is not None:
-        env["DBT_TARGET_PATH"] = str(work_dir / "target")
-        env["DBT_LOG_PATH"] = str(work_dir / "logs")
-    cmd = [dbt_executable(), *args]
-    if dbt_vars:
-        cmd += ["--vars", json.dumps(dict(dbt_vars))]
+    env = dbt_env(warehouse, work_dir, extra_env)
+    cmd = dbt_command(args, dbt_vars)
     # Output is always captured (and echoed line by line when asked), so a failure can be
     # explained whether or not the user watched it scroll past.
     lines: list[str] = []

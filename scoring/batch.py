@@ -2,7 +2,8 @@
 ONNX Runtime into the prediction tables. Memory holds one batch at a time, never the table.
 
 `cartcast score` calls `score`; dbt's Python models in `models/predictions/` call
-`score_relations` over `dbt.ref(...)`, so both write the same rows.
+`score_relations` over `dbt.ref(...)`, so both write the same rows. Either way the scores
+stream from ONNX Runtime straight into the ranked insert: no copy of them is staged.
 """
 
 from __future__ import annotations
@@ -127,24 +128,6 @@ def score_stream(
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def stage(
-    con: duckdb.DuckDBPyConnection,
-    scores: pa.RecordBatchReader,
-    key: str,
-    name: str = predictions.SCORES,
-) -> int:
-    """Stream scores into a temporary table on `con`; returns the rows staged."""
-    con.execute(predictions.scores_ddl(key, name))
-    view = f"{name}_stream"
-    con.register(view, scores)
-    try:
-        con.execute(f"insert into {name} by name select * from {view}")
-    finally:
-        con.unregister(view)
-    (rows,) = con.execute(f"select count(*) from {name}").fetchone()
-    return rows
-
-
 def score(
     warehouse: Warehouse,
     name: str,
@@ -212,15 +195,15 @@ def score_relations(
     model = from_entry(resolve(session, name))
     tables = {mart: f"({relation.sql_query()})" for mart, relation in refs.items()}
     sql, params = source_sql(model.key, model.inputs, None, tables)
-    staged_name = f"{predictions.SCORES}_{name}"
+    # The reading cursor stays open: dbt pulls the stream when it materializes the relation,
+    # and the cursor closes with dbt's connection.
     reader_con = session.cursor()
-    try:
-        stream = score_stream(reader_con, model, sql, params, batch_rows, "the dbt refs", explain)
-        rows = stage(session, stream, model.key, staged_name)
-    finally:
-        reader_con.close()
-    log.info("%s v%s: %s rows scored with %s", name, model.version, rows, model.provider)
+    stream = score_stream(reader_con, model, sql, params, batch_rows, "the dbt refs", explain)
+    view = f"{predictions.SCORES}_{name}"
+    session.register(view, stream)
+    log.info("%s v%s scores with %s", name, model.version, model.provider)
     scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    return session.sql(
-        predictions.ranked_sql(model.name, model.version, model.key, scored_at, staged_name)
+    ranked = predictions.ranked_sql(
+        model.name, model.version, model.key, scored_at, view, "reasons" in stream.schema.names
     )
+    return session.sql(ranked)

@@ -16,6 +16,7 @@ from cartcast.online import online_features
 from cartcast.paths import Warehouse
 from scoring.model_inputs import Input
 from scoring.scoring_model import ScoringModel, load
+from scoring.specs import get_spec
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,6 @@ def predict_one(
 ) -> OnlineScore:
     """The score of one entity now, from the online store (raises FeatureStoreError if it has
     no online features)."""
-    from scoring.specs import get_spec
-
     spec = get_spec(model.name)
     lookup = {"customer": entity} if model.key == "customer_id" else {"user": entity}
     features = online_features(

@@ -16,6 +16,7 @@ import pyarrow as pa
 from scoring.explain import REASONS_SQL
 
 SCHEMA = "predictions"
+# Name of the scored stream as DuckDB sees it while the ranked rows are written.
 SCORES = "cartcast_scores"
 
 
@@ -40,14 +41,6 @@ def ddl(model: str, key: str) -> str:
         -- tables made before reasons existed gain the column (null for their old rows)
         alter table {table(model)} add column if not exists reasons {REASONS_SQL};
     """
-
-
-def scores_ddl(key: str, name: str = SCORES) -> str:
-    """The temporary table scores stream into before they are ranked and written."""
-    return (
-        f"create or replace temp table {name} "
-        f"({key} varchar, as_of timestamp, score double, reasons {REASONS_SQL})"
-    )
 
 
 def ranked_sql(
@@ -94,7 +87,7 @@ def replace(
     """
     con.execute(ddl(model, key))
     with_reasons = "reasons" in scores.schema.names
-    stream = f"{SCORES}_stream"
+    stream = SCORES
     con.register(stream, scores)
     con.execute("begin transaction")
     try:

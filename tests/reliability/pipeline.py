@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from cartcast.dbt_runner import dbt_executable, run_dbt
+from cartcast.dbt_runner import dbt_command, dbt_env, run_dbt
 from cartcast.paths import PROJECT_DIR, Warehouse
 from tests.conftest import FIXED_NOW, online_retail_var, taobao_var
 
@@ -148,22 +148,10 @@ def kill_dbt_when(
 ) -> str:
     """Run `dbt <args>` and SIGKILL it as soon as a line of its output satisfies `started`
     (dbt prints `START` when a model begins). Returns the line it was killed at."""
-    import json
-
-    env = {
-        **os.environ,
-        **warehouse.env(),
-        **SALT_ENV,
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-        "DBT_TARGET_PATH": str(warehouse.duckdb_path.parent / "target"),
-        "DBT_LOG_PATH": str(warehouse.duckdb_path.parent / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    }
-    cmd = [dbt_executable(), *args, "--vars", json.dumps(dbt_vars(source_vars))]
     child = subprocess.Popen(
-        cmd,
+        dbt_command(args, dbt_vars(source_vars)),
         cwd=PROJECT_DIR,
-        env=env,
+        env=dbt_env(warehouse, warehouse.duckdb_path.parent, SALT_ENV),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
