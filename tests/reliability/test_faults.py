@@ -139,9 +139,18 @@ KILL_MATERIALIZE = textwrap.dedent(
 )
 
 
+# One feature view per lookup: Feast writes feature views one after another, so a kill between
+# two leaves one new and the other old. Each view's rows are before or after (one SQLite
+# transaction per view); a service spanning two views (purchase_30d_v1) may show both.
+SINGLE_VIEW_SERVICE = {"customer": "churn_90d_v1", "user": "intent_session_v1"}
+
+
 def _online(store, warehouse: Warehouse, **entity: str) -> str:
+    (kind,) = entity
+    service = SINGLE_VIEW_SERVICE[kind]
     try:
-        return repr(sorted(online_features(**entity, warehouse=warehouse, store=store).items()))
+        values = online_features(**entity, service=service, warehouse=warehouse, store=store)
+        return repr(sorted(values.items()))
     except feature_store.FeatureStoreError:
         return "absent"  # not materialized yet: the before state of a new entity
 
