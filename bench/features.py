@@ -45,9 +45,9 @@ import duckdb
 import psutil
 import yaml
 
-from cartcast.dbt_runner import DbtError, run_dbt
-from cartcast.generate import LINES_PER_CUSTOMER, generate, relation_expression
-from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.synthetic.generate import LINES_PER_CUSTOMER, generate, relation_expression
+from cartcast.warehouse.dbt_runner import DbtError, run_dbt
+from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
 OUT_DIR = PROJECT_DIR / "bench" / "out"
 CACHE_DIR = OUT_DIR / "cache"
@@ -270,7 +270,7 @@ def oracle_child(lines: str, events: str, out: str) -> None:
     """Runs in its own process: both oracle builds, marts written as Parquet."""
     import resource
 
-    from cartcast.oracle import build_customer_marts, build_event_marts
+    from cartcast.testing.oracle import build_customer_marts, build_event_marts
 
     now = datetime.fromisoformat(NOW)
     out_dir = Path(out)

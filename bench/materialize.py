@@ -45,10 +45,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cartcast import feature_store
-from cartcast.dbt_contract import mart_columns
-from cartcast.local_redis import local_redis as redis_server
-from cartcast.paths import Warehouse
+from cartcast.features import store as feature_store
+from cartcast.testing.local_redis import local_redis as redis_server
+from cartcast.warehouse.dbt_contract import mart_columns
+from cartcast.warehouse.paths import Warehouse
 
 AS_OF = datetime(2011, 12, 5)
 VIEW = "customer_features"

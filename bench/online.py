@@ -54,10 +54,10 @@ from materialize import (
     write_marts,
 )
 
-from cartcast import feature_store
-from cartcast.local_redis import free_port
-from cartcast.local_redis import local_redis as redis_server
-from cartcast.paths import Warehouse
+from cartcast.features import store as feature_store
+from cartcast.testing.local_redis import free_port
+from cartcast.testing.local_redis import local_redis as redis_server
+from cartcast.warehouse.paths import Warehouse
 
 BENCH = Path(__file__).resolve().parent
 SERVICE = "churn_90d_v1"
@@ -66,8 +66,8 @@ SERVER = """
 import sys, uvicorn
 from pathlib import Path
 from feast.feature_server import get_app
-from cartcast.feature_store import get_store
-from cartcast.paths import Warehouse
+from cartcast.features.store import get_store
+from cartcast.warehouse.paths import Warehouse
 duckdb_path, parquet_dir, online, url, port = sys.argv[1:]
 warehouse = Warehouse(duckdb_path=Path(duckdb_path), parquet_dir=Path(parquet_dir))
 store = get_store(warehouse, online, url or None)
@@ -113,7 +113,7 @@ def predict(
     """p50/p99 of predict_one (features + score); of the ONNX score alone; and of the same
     work two other ways: the feature service read from Feast's cached registry
     (`get_feature_service(..., allow_cache=True)`) on every call, and fetched once."""
-    from scoring.online_score import online_feed, open_model, predict_one
+    from scoring.online import online_feed, open_model, predict_one
 
     model = open_model(warehouse, MODEL)
     rng = np.random.default_rng(3)

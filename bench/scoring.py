@@ -104,10 +104,10 @@ def build_model(folder: Path, seed: int) -> Path:
     import torch
     from materialize import VIEW, synthetic_mart
 
-    from scoring import export
-    from scoring import preprocess as pp
-    from scoring.fit import TorchConfig, make_inputs, train_torch
-    from scoring.specs import get_spec
+    from cartcast.catalog import get_spec
+    from cartcast.training import export
+    from cartcast.training import preprocess as pp
+    from cartcast.training.fit import TorchConfig, make_inputs, train_torch
 
     spec = get_spec(MODEL)
     rng = np.random.default_rng(seed + 1)
@@ -144,9 +144,9 @@ def build_model(folder: Path, seed: int) -> Path:
 def load_head(folder: Path):
     import torch
 
-    from scoring.nets import CartcastNet, ScoreHead
-    from scoring.preprocess import PreprocessParams
-    from scoring.specs import get_spec
+    from cartcast.catalog import get_spec
+    from cartcast.training.nets import CartcastNet, ScoreHead
+    from cartcast.training.preprocess import PreprocessParams
 
     saved = torch.load(folder / "head.pt", weights_only=False)
     params = PreprocessParams(**saved["params"])
@@ -171,7 +171,7 @@ def emit(**values) -> None:
 
 
 def warehouse_at(folder: Path):
-    from cartcast.paths import Warehouse
+    from cartcast.warehouse.paths import Warehouse
 
     return Warehouse.under(folder)
 
@@ -208,8 +208,8 @@ def register_model(warehouse, path: Path) -> None:
     """The exported model as the champion of this warehouse's registry (bench/online.py too)."""
     import duckdb
 
-    from scoring import registry
-    from scoring.specs import get_spec
+    from cartcast.catalog import get_spec
+    from cartcast.registry import versions as registry
 
     warehouse.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     duckdb.connect(str(warehouse.duckdb_path)).close()
@@ -295,8 +295,8 @@ def _feeds(args):
     import duckdb
 
     from scoring.feature_source import AsOf, source_sql
+    from scoring.model import load
     from scoring.model_inputs import feed
-    from scoring.scoring_model import load
 
     warehouse = warehouse_at(args.warehouse)
     model = load(warehouse, MODEL, device=args.device, threads=args.threads)
@@ -402,7 +402,7 @@ def child_profile(args) -> None:
     import scoring.batch as batch
     from scoring import predictions
     from scoring.feature_source import AsOf, source_sql
-    from scoring.scoring_model import ScoringModel
+    from scoring.model import ScoringModel
 
     warehouse = warehouse_at(args.warehouse)
     _drop_predictions(warehouse)

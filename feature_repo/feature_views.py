@@ -13,7 +13,7 @@ from entities import customer, user
 from feast import FeatureView, Field
 from feast.types import Array, Bool, FeastType, Float64, Int32, Int64, String, UnixTimestamp
 
-from cartcast.dbt_contract import Column, feature_columns
+from cartcast.warehouse.dbt_contract import Column, feature_columns
 
 DBT_TO_FEAST: dict[str, FeastType] = {
     "varchar": String,

@@ -1,1 +1,2 @@
-"""Batch and online scoring of cartcast models with ONNX Runtime (filled in by the scoring work)."""
+"""Serving: batch and online scoring with ONNX Runtime, prediction tables, explanations, model
+inputs, sessions and providers, and the checks a version passes before it is promoted."""

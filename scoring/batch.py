@@ -19,13 +19,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from cartcast.paths import Warehouse
-from scoring import predictions, registry
-from scoring.errors import ScoringError
+from cartcast.errors import ScoringError
+from cartcast.registry import versions as registry
+from cartcast.warehouse.paths import Warehouse
+from scoring import predictions
 from scoring.explain import EXPLAIN_MODES, REASONS, explainer
 from scoring.feature_source import AsOf, source_sql
+from scoring.model import ScoringModel, from_entry, resolve
 from scoring.model_inputs import check_schema, feed
-from scoring.scoring_model import ScoringModel, from_entry, resolve
 
 log = logging.getLogger("cartcast.scoring")
 

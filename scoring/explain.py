@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from scoring.model import ScoringModel
 from scoring.model_inputs import Input
-from scoring.scoring_model import ScoringModel
 
 TOP_REASONS = 3
 REASON = pa.struct(

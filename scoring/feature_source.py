@@ -10,14 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cartcast.dbt_contract import mart_columns
+from cartcast import catalog
+from cartcast.warehouse.dbt_contract import mart_columns
 from scoring.model_inputs import Input
-
-# The marts of each entity, the first giving the rows (one per entity and snapshot).
-ENTITY_MARTS: dict[str, tuple[str, ...]] = {
-    "customer_id": ("customer_features", "customer_sequences"),
-    "user_id": ("user_event_features",),
-}
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class AsOf:
 
 
 def default_tables(key: str) -> dict[str, str]:
-    return {mart: f"marts.{mart}" for mart in ENTITY_MARTS[key]}
+    return {mart: f"marts.{mart}" for mart in catalog.ENTITIES[key].mart_names}
 
 
 def source_sql(
@@ -56,7 +51,7 @@ def source_sql(
 
     An input no mart declares is left out, so the schema check names it as missing.
     """
-    marts = ENTITY_MARTS[key]
+    marts = catalog.ENTITIES[key].mart_names
     tables = dict(tables or default_tables(key))
     declared = {mart: {c.name for c in mart_columns(mart)} for mart in marts}
     alias = {mart: f"f{i}" for i, mart in enumerate(marts)}

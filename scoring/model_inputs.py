@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scoring.errors import ScoringError
+from cartcast.errors import ScoringError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from scoring.errors import ScoringError
+from cartcast.errors import ScoringError
 
 log = logging.getLogger("cartcast.scoring")
 

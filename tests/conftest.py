@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cartcast.dbt_runner import run_dbt
-from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.warehouse.dbt_runner import run_dbt
+from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
 # A fixed "now" keeps the future-time rule, and so every table, reproducible across runs.
 FIXED_NOW = "2026-01-01 00:00:00"
@@ -98,7 +98,7 @@ def subset_vars(paths: dict[str, Path]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real redis-server (Debian package) on 127.0.0.1 and a free port, stopped afterwards."""
-    from cartcast.local_redis import local_redis
+    from cartcast.testing.local_redis import local_redis
 
     with local_redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
@@ -107,7 +107,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def feast_warehouse(real_warehouse: Warehouse) -> Warehouse:
     """The real warehouse with the Feast definitions applied (SQLite online store)."""
-    from cartcast import feature_store
+    from cartcast.features import store as feature_store
 
     feature_store.apply(real_warehouse)
     return real_warehouse
@@ -117,9 +117,9 @@ def feast_warehouse(real_warehouse: Warehouse) -> Warehouse:
 def scored_warehouse(feast_warehouse: Warehouse) -> Warehouse:
     """The real warehouse with every model trained (quick), the online store materialized,
     and predictions and monitoring built by `dbt build --select tag:scoring`."""
-    from cartcast import feature_store
-    from scoring import registry
-    from scoring.train import TrainOptions, train_model
+    from cartcast.features import store as feature_store
+    from cartcast.registry import versions as registry
+    from cartcast.training.train import TrainOptions, train_model
 
     feature_store.materialize(feast_warehouse)
     store = feature_store.get_store(feast_warehouse)

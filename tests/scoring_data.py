@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.specs import ModelSpec
+from cartcast.catalog import ModelSpec
 
 
 def synthetic_frame(spec: ModelSpec, weeks: int = 12, customers: int = 60, seed: int = 0):

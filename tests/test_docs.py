@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cartcast.dbt_runner import run_dbt
-from cartcast.paths import Warehouse
+from cartcast.warehouse.dbt_runner import run_dbt
+from cartcast.warehouse.paths import Warehouse
 from tests.conftest import FIXED_NOW
 
 

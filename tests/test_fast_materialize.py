@@ -1,4 +1,4 @@
-"""cartcast's bulk materialization (cartcast/feast_stores/) against stock Feast.
+"""cartcast's bulk materialization (cartcast/features/bulk/) against stock Feast.
 
 Parity on the real data: materialize with stock Feast and with the bulk engine and stores,
 then Feast's own, unchanged `get_online_features` must answer the same for every feature
@@ -25,10 +25,10 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 
-from cartcast import feature_store
-from cartcast.feast_stores.encode import encode_column, encode_entity_keys
-from cartcast.feature_store import FeatureStoreError
-from cartcast.paths import Warehouse
+from cartcast.features import store as feature_store
+from cartcast.features.bulk.encode import encode_column, encode_entity_keys
+from cartcast.features.store import FeatureStoreError
+from cartcast.warehouse.paths import Warehouse
 
 SAMPLE_CUSTOMERS = 300
 SAMPLE_USERS = 300
@@ -353,9 +353,9 @@ def test_encoded_entity_keys_are_feasts(join_keys: dict[str, ValueType]) -> None
 
 
 def test_bulk_timestamps_are_feasts() -> None:
-    from cartcast.feast_stores.encode import Timestamps
-    from cartcast.feast_stores.redis import _timestamp
-    from cartcast.feast_stores.sqlite import _sqlite_timestamp
+    from cartcast.features.bulk.encode import Timestamps
+    from cartcast.features.bulk.redis import _timestamp
+    from cartcast.features.bulk.sqlite import _sqlite_timestamp
 
     stamps = pa.array(
         [datetime(2011, 12, 5), datetime(2011, 12, 5), datetime(1969, 7, 20, 20, 17, 40, 5)],
@@ -373,7 +373,7 @@ def test_bulk_timestamps_are_feasts() -> None:
 def test_bulk_redis_connection_splits_and_checks_replies(redis_url: str) -> None:
     """The bulk writer reads write replies by counting lines: replies to later commands
     (binary values with line ends inside) must reach the parser intact, errors must raise."""
-    from cartcast.feast_stores.redis import _Commands, _frame, _RespConnection
+    from cartcast.features.bulk.redis import _Commands, _frame, _RespConnection
 
     def commands(*args_list: list[bytes]) -> _Commands:
         raw = b"".join(b"*%d\r\n" % len(a) + b"".join(_frame(x) for x in a) for a in args_list)

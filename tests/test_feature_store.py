@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cartcast import feature_store
-from cartcast.dbt_contract import mart_columns
-from cartcast.feature_store import FeatureStoreError
-from cartcast.local_redis import free_port
-from cartcast.paths import Warehouse
-from cartcast.training_set import TrainingSetError, build_training_set, label_entity_frame
+from cartcast.features import store as feature_store
+from cartcast.features.store import FeatureStoreError
+from cartcast.features.training_set import TrainingSetError, build_training_set, label_entity_frame
+from cartcast.testing.local_redis import free_port
+from cartcast.warehouse.dbt_contract import mart_columns
+from cartcast.warehouse.paths import Warehouse
 
 FEATURE_MARTS = {
     "customer_features": "customer_id",
@@ -193,7 +193,7 @@ def materialized(feast_warehouse: Warehouse) -> Warehouse:
 
 
 def test_online_lookup_returns_the_latest_snapshot(materialized: Warehouse) -> None:
-    from cartcast.online import online_features
+    from cartcast.features.online import online_features
 
     con = duckdb.connect(str(materialized.duckdb_path), read_only=True)
     customer, orders, country = con.sql(
@@ -210,7 +210,7 @@ def test_online_lookup_returns_the_latest_snapshot(materialized: Warehouse) -> N
 
 
 def test_feature_server_answers_over_http(materialized: Warehouse) -> None:
-    from cartcast.online import online_features
+    from cartcast.features.online import online_features
 
     port = free_port()
     env = {**os.environ, **materialized.env()}

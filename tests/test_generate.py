@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast.cli import app
-from cartcast.generate import generate, relation_expression
-from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
+from cartcast.synthetic.generate import generate, relation_expression
+from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 from tests.conftest import build_warehouse
 
 CUSTOMERS = 80

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from cartcast.dbt_runner import run_dbt
-from cartcast.paths import Warehouse
+from cartcast.warehouse.dbt_runner import run_dbt
+from cartcast.warehouse.paths import Warehouse
 from tests.conftest import BUILD_ONLY, FIXED_NOW, online_retail_var, subset_vars, write_real_subset
 from tests.warehouse_queries import fetch, table_rows
 

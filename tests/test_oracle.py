@@ -13,8 +13,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from cartcast.oracle import TAOBAO_COLUMNS, build_customer_marts, build_event_marts
-from cartcast.paths import Warehouse
+from cartcast.testing.oracle import TAOBAO_COLUMNS, build_customer_marts, build_event_marts
+from cartcast.warehouse.paths import Warehouse
 from tests.conftest import FIXED_NOW
 
 NOW = datetime.fromisoformat(FIXED_NOW)

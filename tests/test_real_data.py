@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cartcast.cli import app
-from cartcast.paths import Warehouse
+from cartcast.warehouse.paths import Warehouse
 from tests.warehouse_queries import fetch
 
 

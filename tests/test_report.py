@@ -15,12 +15,14 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cartcast import feature_store
 from cartcast.cli import app
-from cartcast.paths import Warehouse
-from scoring import charts, registry, validation_scores
-from scoring.report import write_reports
-from scoring.train import TrainOptions, train_model
+from cartcast.features import store as feature_store
+from cartcast.registry import versions as registry
+from cartcast.report import charts
+from cartcast.report.pages import write_reports
+from cartcast.training import validation_scores
+from cartcast.training.train import TrainOptions, train_model
+from cartcast.warehouse.paths import Warehouse
 
 QUICK = TrainOptions(quick=True, seed=5)
 # Charts per page: binary = ROC, PR, calibration, gains/lift, importance; amounts = predicted

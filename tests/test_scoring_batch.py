@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 import udfs
-from cartcast import feature_store
-from cartcast.paths import Warehouse
+from cartcast.errors import RegistryError, ScoringError
+from cartcast.features import store as feature_store
+from cartcast.registry.versions import DDL
+from cartcast.warehouse.paths import Warehouse
 from scoring import predictions
 from scoring.batch import score, score_relations, score_stream
-from scoring.errors import RegistryError, ScoringError
 from scoring.feature_source import AsOf, source_sql
-from scoring.online_score import open_model, predict_one
-from scoring.registry import DDL
-from scoring.scoring_model import load
+from scoring.model import load
+from scoring.online import open_model, predict_one
 from tests.conftest import SCORED_MODELS
 
 FEATURES = {
@@ -160,7 +160,7 @@ KILL_DURING_WRITE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from cartcast.paths import Warehouse
+    from cartcast.warehouse.paths import Warehouse
     from scoring import batch, predictions
     from scoring.feature_source import AsOf
 

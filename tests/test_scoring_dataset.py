@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.dataset import check_frame, describe_split, time_split
-from scoring.errors import TrainingError
-from scoring.specs import get_spec
+from cartcast.catalog import get_spec
+from cartcast.errors import TrainingError
+from cartcast.training.dataset import check_frame, describe_split, time_split
 from tests.scoring_data import synthetic_frame
 
 PURCHASE = get_spec("purchase_30d")

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartcast.paths import Warehouse
-from scoring import model_tables, validation_scores
-from scoring.dataset import time_split
-from scoring.metrics import evaluate
-from scoring.reference import read_json
-from scoring.registry import IMPORTANCE_TABLE, REFERENCE_TABLE
-from scoring.specs import get_spec
-from scoring.train import TrainOptions, TrainResult, train_model
+from cartcast.catalog import get_spec
+from cartcast.registry.versions import IMPORTANCE_TABLE, REFERENCE_TABLE
+from cartcast.training import model_tables, validation_scores
+from cartcast.training.dataset import time_split
+from cartcast.training.metrics import evaluate
+from cartcast.training.reference import read_json
+from cartcast.training.train import TrainOptions, TrainResult, train_model
+from cartcast.warehouse.paths import Warehouse
 from tests.scoring_data import synthetic_frame
 
 CHURN = get_spec("churn_90d")

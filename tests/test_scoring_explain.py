@@ -6,11 +6,11 @@ import duckdb
 import numpy as np
 import pytest
 
-from cartcast.paths import Warehouse
+from cartcast.warehouse.paths import Warehouse
 from scoring.explain import baseline_feed, explainer
 from scoring.feature_source import source_sql
+from scoring.model import load
 from scoring.model_inputs import feed
-from scoring.scoring_model import load
 from tests.conftest import SCORED_MODELS
 
 

@@ -7,11 +7,11 @@ import onnx
 import pytest
 import torch
 
-from scoring import baselines, export
-from scoring import preprocess as pp
-from scoring.fit import TorchConfig, make_inputs, predict, train_torch
-from scoring.onnx_graph import read_metadata
-from scoring.specs import get_spec
+from cartcast.catalog import get_spec
+from cartcast.registry.metadata import read_metadata
+from cartcast.training import baselines, export
+from cartcast.training import preprocess as pp
+from cartcast.training.fit import TorchConfig, make_inputs, predict, train_torch
 from tests.scoring_data import synthetic_frame
 
 PURCHASE = get_spec("purchase_30d")

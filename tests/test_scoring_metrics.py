@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scoring.metrics import (
+from cartcast.training.metrics import (
     binary_metrics,
     expected_calibration_error,
     normalised_gini,

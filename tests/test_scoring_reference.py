@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.reference import (
+from cartcast.training.reference import (
     MISSING_BIN,
     assign_bins,
     build_reference,

@@ -9,16 +9,16 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast.cli import app
-from cartcast.paths import Warehouse
-from scoring import registry
-from scoring.errors import RegistryError
+from cartcast.errors import RegistryError
+from cartcast.registry import versions as registry
+from cartcast.warehouse.paths import Warehouse
 
 
 @pytest.fixture(autouse=True)
 def placeholder_files_pass_the_serving_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests follow statuses with placeholder files; the check that refuses files that
     cannot serve has its own tests (tests/reliability/test_model_safety.py)."""
-    from scoring import model_check
+    from scoring import promotion as model_check
 
     monkeypatch.setattr(model_check, "check", lambda con, entry: None)
 

@@ -10,16 +10,17 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cartcast import feature_store
+from cartcast.catalog import get_spec
 from cartcast.cli import app
-from cartcast.paths import Warehouse
-from scoring import export, registry
-from scoring import preprocess as pp
-from scoring.dataset import load_frame, time_split
-from scoring.errors import TrainingError
-from scoring.onnx_graph import read_metadata
-from scoring.specs import get_spec
-from scoring.train import PARITY_TOLERANCE, TrainOptions, train_model
+from cartcast.errors import TrainingError
+from cartcast.features import store as feature_store
+from cartcast.registry import versions as registry
+from cartcast.registry.metadata import read_metadata
+from cartcast.training import export
+from cartcast.training import preprocess as pp
+from cartcast.training.dataset import load_frame, time_split
+from cartcast.training.train import PARITY_TOLERANCE, TrainOptions, train_model
+from cartcast.warehouse.paths import Warehouse
 
 QUICK = TrainOptions(quick=True, seed=7)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cartcast.paths import Warehouse
-from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS
+from cartcast.warehouse.paths import Warehouse
+from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS
 from tests.conftest import build_warehouse, online_retail_var, taobao_var
 from tests.warehouse_queries import fetch
 
@@ -191,7 +191,7 @@ def test_the_polars_oracle_judges_the_hand_made_rows_the_same_way(
 ) -> None:
     from datetime import datetime
 
-    from cartcast import oracle
+    from cartcast.testing import oracle
     from tests.conftest import FIXED_NOW
 
     orders, events = tmp_path / "orders.csv", tmp_path / "events.csv"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cartcast.paths import Warehouse
+from cartcast.warehouse.paths import Warehouse
 
 
 def fetch(warehouse: Warehouse, sql: str) -> list[tuple]:

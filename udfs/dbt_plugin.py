@@ -31,7 +31,7 @@ class Plugin(BasePlugin):
         ensure_warehouse_folders(creds.path, creds.external_root)
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        from scoring.registry import DDL
+        from cartcast.registry.versions import DDL
         from udfs.predict import register
 
         conn.execute(DDL)

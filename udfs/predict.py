@@ -31,11 +31,11 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 
-from scoring import registry
-from scoring.errors import RegistryError, ScoringError
+from cartcast import catalog
+from cartcast.errors import RegistryError, ScoringError
+from cartcast.registry import versions as registry
+from scoring.model import ScoringModel, from_entry
 from scoring.model_inputs import Input, feed
-from scoring.scoring_model import ScoringModel, from_entry
-from scoring.specs import SPECS
 
 JSON = DuckDBPyType("JSON")
 
@@ -82,8 +82,8 @@ class Models:
                 self.champions[name] = version
 
     def champion(self, name: str) -> int:
-        if name not in SPECS:
-            raise ScoringError(f"Unknown model {name!r}; known: {sorted(SPECS)}.")
+        if name not in catalog.MODELS:
+            raise ScoringError(f"Unknown model {name!r}; known: {sorted(catalog.MODELS)}.")
         if name not in self.champions:
             raise RegistryError(
                 f"Model {name} has no champion: train one with `cartcast train --model {name}`."

@@ -51,14 +51,14 @@ def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     """A slice of the real data through the whole pipeline, ids pseudonymized as in the demo:
     `dbt build`, Feast apply and materialize, every model trained (quick) and registered,
     then `dbt build --select tag:scoring`. Returns the warehouse and the source vars."""
-    from cartcast import feature_store
-    from scoring.train import TrainOptions, train_model
+    from cartcast.features import store as feature_store
+    from cartcast.training.train import TrainOptions, train_model
     from tests.conftest import BUILD, SCORED_MODELS
     from tests.reliability.pipeline import dbt, write_slice
 
     root = tmp_path_factory.mktemp("rel_pipeline")
     source_vars = write_slice(raw_paths, root / "raw")
-    from cartcast.paths import Warehouse
+    from cartcast.warehouse.paths import Warehouse
 
     warehouse = Warehouse.under(root / "wh")
     dbt(list(BUILD), warehouse, source_vars)

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
+from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 
 # Letters (some beyond ASCII, all valid UTF-8) and harmless punctuation: never a number or
 # a time in any layout the staging models accept.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from cartcast.dbt_runner import dbt_command, dbt_env, run_dbt
-from cartcast.paths import PROJECT_DIR, Warehouse
+from cartcast.warehouse.dbt_runner import dbt_command, dbt_env, run_dbt
+from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 from tests.conftest import FIXED_NOW, online_retail_var, taobao_var
 
 SALT = "reliability-pipeline-salt-7e21"

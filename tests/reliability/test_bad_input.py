@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cartcast.dbt_runner import DbtError, run_dbt
-from cartcast.paths import Warehouse
-from cartcast.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
+from cartcast.warehouse.dbt_runner import DbtError, run_dbt
+from cartcast.warehouse.paths import Warehouse
+from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 from tests.conftest import FIXED_NOW, build_warehouse, online_retail_var, taobao_var
 from tests.reliability import defects as gen
 from tests.reliability.summary import TALLY

@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cartcast.cli_errors import BUSY_EXIT_CODE
-from cartcast.dbt_runner import run_dbt
-from cartcast.paths import PROJECT_DIR, Warehouse
-from cartcast.warehouse_connection import WarehouseBusy, busy_error, connect
+from cartcast.cli.errors import BUSY_EXIT_CODE
+from cartcast.warehouse.connection import WarehouseBusy, busy_error, connect
+from cartcast.warehouse.dbt_runner import run_dbt
+from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 from tests.reliability.summary import TALLY
 
 HOLDER = (
@@ -52,7 +52,7 @@ def _expected(warehouse: Warehouse, pid: int) -> str:
 
 
 def test_connect_and_the_registry_say_who_holds_the_warehouse(held) -> None:
-    from scoring import registry
+    from cartcast.registry import versions as registry
 
     warehouse, pid = held
     for read_only in (False, True):

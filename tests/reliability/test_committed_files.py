@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from cartcast.paths import PROJECT_DIR
+from cartcast.warehouse.paths import PROJECT_DIR
 from tests.reliability.summary import TALLY
 
 # Home and temp folders of a developer's machine, and credential-looking assignments.

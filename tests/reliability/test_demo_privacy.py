@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast import cli
-from cartcast.privacy import pseudonymize
+from cartcast.warehouse.privacy import pseudonymize
 from tests.reliability.pipeline import SALT, SALT_ENV
 from tests.warehouse_queries import fetch
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from cartcast import feature_store
-from cartcast.online import online_features
-from cartcast.paths import Warehouse
+from cartcast.features import store as feature_store
+from cartcast.features.online import online_features
+from cartcast.warehouse.paths import Warehouse
 from tests.conftest import BUILD_ONLY
 from tests.reliability.pipeline import (
     BUILD_SCHEMAS,
@@ -117,9 +117,9 @@ KILL_MATERIALIZE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from cartcast import feature_store
-    from cartcast.feast_stores import sqlite as fast_sqlite
-    from cartcast.paths import Warehouse
+    from cartcast.features import store as feature_store
+    from cartcast.features.bulk import sqlite as fast_sqlite
+    from cartcast.warehouse.paths import Warehouse
 
     # small write batches, so the kill lands after some rows of a batch are written and
     # before that batch's transaction commits
@@ -214,7 +214,7 @@ KILL_SCORING_WRITE = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from cartcast.paths import Warehouse
+    from cartcast.warehouse.paths import Warehouse
     from scoring import batch, predictions
 
     def write_then_die(con, model, version, key, scored_at, scores, as_ofs):

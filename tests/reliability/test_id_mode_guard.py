@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cartcast.dbt_runner import DbtError, run_dbt
-from cartcast.paths import Warehouse
+from cartcast.warehouse.dbt_runner import DbtError, run_dbt
+from cartcast.warehouse.paths import Warehouse
 from tests.conftest import FIXED_NOW
 from tests.reliability.summary import TALLY
 

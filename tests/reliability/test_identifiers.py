@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from cartcast import identifiers, training_set
-from cartcast.identifiers import UnsafeIdentifier
-from cartcast.paths import Warehouse
+from cartcast.features import training_set
+from cartcast.warehouse import identifiers
+from cartcast.warehouse.identifiers import UnsafeIdentifier
+from cartcast.warehouse.paths import Warehouse
 from tests.reliability.summary import TALLY
 
 HOSTILE = [

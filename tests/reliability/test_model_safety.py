@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast.cli import app
-from cartcast.paths import Warehouse
-from scoring import registry
-from scoring.errors import RegistryError
+from cartcast.errors import RegistryError
+from cartcast.registry import versions as registry
+from cartcast.warehouse.paths import Warehouse
 from tests.reliability.pipeline import SALT_ENV, copy_warehouse, dbt
 from tests.reliability.summary import TALLY
 from tests.warehouse_queries import fetch

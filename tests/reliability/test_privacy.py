@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cartcast.dbt_runner import DbtError, run_dbt
-from cartcast.paths import Warehouse
-from cartcast.privacy import pseudonymize
+from cartcast.warehouse.dbt_runner import DbtError, run_dbt
+from cartcast.warehouse.paths import Warehouse
+from cartcast.warehouse.privacy import pseudonymize
 from tests.conftest import BUILD_ONLY, FIXED_NOW, subset_vars
 from tests.reliability import defects as gen
 from tests.reliability.summary import TALLY
@@ -109,7 +109,7 @@ def test_python_hash_matches_sql_and_counts_per_customer_are_unchanged(
 def test_the_polars_oracle_gives_the_same_pseudonyms(
     private_warehouse: Warehouse, subset: dict[str, Path]
 ) -> None:
-    from cartcast import oracle
+    from cartcast.testing import oracle
 
     now = datetime.fromisoformat(FIXED_NOW)
     customers = oracle.build_customer_marts(subset["online_retail"], now=now, id_salt=SALT)

@@ -4,7 +4,7 @@ Parquet files and online store rows."""
 
 from __future__ import annotations
 
-from cartcast import feature_store
+from cartcast.features import store as feature_store
 from tests.conftest import BUILD
 from tests.reliability.pipeline import PIPELINE_SCHEMAS, dbt, online_rows, table_checksums
 from tests.reliability.summary import TALLY

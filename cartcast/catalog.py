@@ -1,0 +1,345 @@
+"""The model catalog: every model cartcast trains, serves and monitors, in one place.
+
+A model is added here and nowhere else in Python: its entity and key, task, label and label
+window, feature service (one per version of its inputs) and the marts it reads, validation
+metric, and the recency/frequency rule it is compared with. The command line, training sets,
+training, scoring, online lookups, the report and the Feast repository's feature services all
+read this module. What dbt needs lives in dbt's own files (the var `scored_models` in
+`dbt_project.yml` and one `models/predictions/<name>.py` per model); `check_project` names
+whatever there disagrees with this catalog, and the test suite runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+
+from cartcast.errors import CatalogError
+from cartcast.warehouse.dbt_contract import feature_columns
+from cartcast.warehouse.paths import PROJECT_DIR
+
+Task = Literal["binary", "regression"]
+Transform = Literal["log1p", "identity"]
+
+# Metrics where lower is better (everything else: higher is better).
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece", "mae", "rmse"})
+
+# Counts, durations and money are skewed: a signed log1p (sign(x) * log1p(|x|)) tames them and
+# keeps negative money (net spend after cancellations) meaningful. Rates and shares stay as is.
+IDENTITY_FEATURES = frozenset(
+    {
+        "cancellation_rate",
+        "return_rate",
+        "order_trend_30v90",
+        "share_orders_weekend",
+        "share_orders_morning",
+        "share_orders_afternoon",
+        "share_orders_evening",
+    }
+)
+
+NUMERIC_TYPES = frozenset({"double", "bigint", "integer"})
+
+
+@dataclass(frozen=True)
+class FeatureMart:
+    """A feature mart Feast serves (one feature view each), written as Parquet by dbt."""
+
+    name: str
+    # the dbt model that feeds it: its Parquet must be at least as new as this table
+    upstream: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What predictions are about: a Feast entity, its join key, its marts."""
+
+    name: str
+    key: str
+    # the first mart gives the rows (one per entity and snapshot); the others join on them
+    feature_marts: tuple[FeatureMart, ...]
+    label_mart: str
+    schema: str = "marts"
+
+    @property
+    def mart_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.feature_marts)
+
+    @property
+    def label_table(self) -> str:
+        return f"{self.schema}.{self.label_mart}"
+
+
+CUSTOMER = Entity(
+    name="customer",
+    key="customer_id",
+    feature_marts=(
+        FeatureMart("customer_features", "intermediate.int_customer_snapshot_features"),
+        FeatureMart("customer_sequences", "intermediate.int_customer_snapshot_features"),
+    ),
+    label_mart="customer_labels",
+)
+USER = Entity(
+    name="user",
+    key="user_id",
+    feature_marts=(FeatureMart("user_event_features", "intermediate.int_event_snapshot_calendar"),),
+    label_mart="user_event_labels",
+)
+ENTITIES: dict[str, Entity] = {e.key: e for e in (CUSTOMER, USER)}
+
+
+def numeric_features(mart: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A mart's numeric feature columns in declared order, from its dbt contract: a column
+    added to the mart reaches the models without a second list to edit."""
+    return tuple(c.name for c in feature_columns(mart, keys) if c.data_type in NUMERIC_TYPES)
+
+
+CUSTOMER_NUMERIC = numeric_features("customer_features", ("customer_id", "as_of"))
+EVENT_NUMERIC = numeric_features("user_event_features", ("user_id", "as_of"))
+
+
+@dataclass(frozen=True)
+class RuleTerm:
+    """One term of a baseline rule: weight * transform(column, missing = fill) / divisor."""
+
+    column: str
+    fill: float
+    transform: Transform = "log1p"
+    weight: float = 1.0
+    divisor: float = 1.0
+
+    def value(self, column: Callable[[str, float], np.ndarray]) -> np.ndarray:
+        x = column(self.column, self.fill)
+        x = np.log1p(x) if self.transform == "log1p" else x
+        return self.weight * x / self.divisor
+
+
+@dataclass(frozen=True)
+class BaselineRule:
+    """A recency/frequency rule a marketer would write; higher means more of the label."""
+
+    text: str
+    terms: tuple[RuleTerm, ...]
+
+    def score(self, column: Callable[[str, float], np.ndarray]) -> np.ndarray:
+        total = self.terms[0].value(column)
+        for term in self.terms[1:]:
+            total = total + term.value(column)
+        return total
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its label, feature service, inputs and how it is judged."""
+
+    name: str
+    task: Task
+    entity: Entity
+    label: str
+    label_window: timedelta
+    # the feature views (marts) its feature service serves, in order
+    marts: tuple[str, ...]
+    numeric: tuple[str, ...]
+    rule: BaselineRule
+    categorical: tuple[str, ...] = ()
+    sequence: str | None = None
+    # The validation metric that picks the champion, and whether higher is better.
+    selection_metric: str = "roc_auc"
+    description: str = ""
+    # bumped when the inputs change: a new feature service, so old versions keep theirs
+    service_version: int = 1
+
+    @property
+    def key(self) -> str:
+        return self.entity.key
+
+    @property
+    def feature_service(self) -> str:
+        return f"{self.name}_v{self.service_version}"
+
+    @property
+    def label_table(self) -> str:
+        return self.entity.label_table
+
+    @property
+    def heuristic(self) -> str:
+        return self.rule.text
+
+    @property
+    def label_column(self) -> str:
+        """The label's column in a training frame; prefixed, as a label may share a feature's
+        name (spend_90d is both the trailing feature and the future label)."""
+        return f"label__{self.label}"
+
+    @property
+    def window_text(self) -> str:
+        """The label window in words: "30 days", "30 minutes"."""
+        seconds = int(self.label_window.total_seconds())
+        if seconds % 86400 == 0:
+            return f"{seconds // 86400} days"
+        return f"{seconds // 60} minutes"
+
+    def transform(self, feature: str) -> str:
+        return "identity" if feature in IDENTITY_FEATURES else "signed_log1p"
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="purchase_30d",
+            task="binary",
+            entity=CUSTOMER,
+            label="purchase_30d",
+            label_window=timedelta(days=30),
+            marts=("customer_features", "customer_sequences"),
+            numeric=CUSTOMER_NUMERIC,
+            categorical=("country",),
+            sequence="recent_product_ids",
+            selection_metric="roc_auc",
+            description="Probability that the customer places an order in the next 30 days.",
+            rule=BaselineRule(
+                "recency/frequency: orders in 90 days over days since the last order",
+                (RuleTerm("orders_90d", 0), RuleTerm("recency_days", 365, weight=-1)),
+            ),
+        ),
+        ModelSpec(
+            name="churn_90d",
+            task="binary",
+            entity=CUSTOMER,
+            label="churn_90d",
+            label_window=timedelta(days=90),
+            marts=("customer_features",),
+            numeric=CUSTOMER_NUMERIC,
+            categorical=("country",),
+            selection_metric="roc_auc",
+            description="Probability that an active customer places no order in the next 90 days.",
+            rule=BaselineRule(
+                "recency/frequency: days since the last order over orders in 365 days",
+                (RuleTerm("recency_days", 365), RuleTerm("orders_365d", 0, weight=-1)),
+            ),
+        ),
+        ModelSpec(
+            name="spend_90d",
+            task="regression",
+            entity=CUSTOMER,
+            label="spend_90d",
+            label_window=timedelta(days=90),
+            marts=("customer_features",),
+            numeric=CUSTOMER_NUMERIC,
+            categorical=("country",),
+            selection_metric="gini",
+            description="Net spend of the customer in the next 90 days (currency of the orders).",
+            rule=BaselineRule(
+                "repeat the last 90 days: net spend of the 90 days before the snapshot",
+                (RuleTerm("spend_90d", 0, transform="identity"),),
+            ),
+        ),
+        ModelSpec(
+            name="intent_session",
+            task="binary",
+            entity=USER,
+            label="purchase_within_horizon",
+            label_window=timedelta(minutes=30),
+            marts=("user_event_features",),
+            numeric=EVENT_NUMERIC,
+            selection_metric="pr_auc",
+            description="Probability that the clickstream user buys within the next 30 minutes.",
+            rule=BaselineRule(
+                "recency/frequency: carts in 15 minutes, views in 5, minutes since last event",
+                (
+                    RuleTerm("carts_15m", 0, weight=2),
+                    RuleTerm("views_5m", 0),
+                    RuleTerm("minutes_since_last_event", 60, "identity", weight=-1, divisor=60),
+                ),
+            ),
+        ),
+    )
+}
+
+
+def names() -> tuple[str, ...]:
+    """Every model's name, in catalog order."""
+    return tuple(MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise CatalogError(f"Unknown model {name!r}; known: {sorted(MODELS)}.")
+    return MODELS[name]
+
+
+def by_service(service: str) -> ModelSpec:
+    """The model a feature service belongs to."""
+    for spec in MODELS.values():
+        if spec.feature_service == service:
+            return spec
+    known = sorted(s.feature_service for s in MODELS.values())
+    raise CatalogError(f"Unknown feature service {service!r}; known: {known}.")
+
+
+def default_model(key: str) -> ModelSpec:
+    """The model an entity key gets when none is named: its first in the catalog."""
+    for spec in MODELS.values():
+        if spec.key == key:
+            return spec
+    raise CatalogError(f"No model is keyed by {key!r}; keys: {sorted(ENTITIES)}.")
+
+
+def default_service(key: str) -> str:
+    """The feature service online lookups use for an entity key: its first model's."""
+    return default_model(key).feature_service
+
+
+def feature_marts() -> dict[str, FeatureMart]:
+    """Every feature mart of every entity, by name."""
+    return {m.name: m for e in ENTITIES.values() for m in e.feature_marts}
+
+
+# --- agreement with the dbt project ---------------------------------------------------------
+
+
+def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
+    """What in the dbt project disagrees with the catalog, one sentence each (empty: agrees).
+
+    dbt scores and monitors the models named in the var `scored_models` of `dbt_project.yml`,
+    with one Python model `models/predictions/<name>.py` and a `<name>_latest` view each.
+    """
+    problems: list[str] = []
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    scored = (project.get("vars") or {}).get("scored_models") or {}
+    for name, spec in MODELS.items():
+        entry = scored.get(name)
+        if entry is None:
+            problems.append(f"{name}: missing from the var scored_models in dbt_project.yml")
+        else:
+            expected = {
+                "key": spec.key,
+                "task": spec.task,
+                "features": spec.entity.feature_marts[0].name,
+                "labels": spec.entity.label_mart,
+                "label": spec.label,
+            }
+            for field, value in expected.items():
+                if entry.get(field) != value:
+                    problems.append(
+                        f"{name}: scored_models.{name}.{field} is {entry.get(field)!r} in "
+                        f"dbt_project.yml, the catalog says {value!r}"
+                    )
+        for suffix, ext in (("", "py"), ("_latest", "sql")):
+            path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
+            if not path.exists():
+                problems.append(f"{name}: models/predictions/{path.name} is missing")
+    for name in sorted(set(scored) - set(MODELS)):
+        problems.append(f"{name}: in the var scored_models of dbt_project.yml, not in the catalog")
+    predictions = project_dir / "models" / "predictions"
+    for path in sorted(predictions.glob("*.py")):
+        if path.stem not in MODELS:
+            problems.append(f"{path.stem}: models/predictions/{path.name} has no catalog entry")
+    return problems

@@ -1,0 +1,5 @@
+"""`python -m cartcast.cli`."""
+
+from cartcast.cli.app import app
+
+app()

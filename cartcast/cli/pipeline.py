@@ -1,0 +1,201 @@
+"""`cartcast build | demo | summary | generate | version`: the whole job and its data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from cartcast import catalog
+from cartcast.cli.common import print_features
+from cartcast.warehouse.dbt_runner import run_dbt
+from cartcast.warehouse.paths import Warehouse
+
+# Used only by `cartcast demo` when CARTCAST_ID_SALT is unset: it is public, so it protects
+# nothing; it lets the demo run the privacy option on a fresh machine with no set-up.
+DEMO_ID_SALT = "cartcast-demo-salt-not-secret"
+
+
+def build(
+    full_refresh: bool = typer.Option(False, "--full-refresh", help="Rebuild incremental models."),
+    scoring: bool = typer.Option(
+        True,
+        "--scoring/--no-scoring",
+        help="Also score and monitor (needs a champion per model: `cartcast train --all`).",
+    ),
+) -> None:
+    """Run `dbt build` on the warehouse, then print the load summary. A warehouse the demo
+    built with pseudonymized ids is rebuilt the same way (dbt stops a run that would mix)."""
+    warehouse = Warehouse.from_env()
+    args = ["build", *(["--full-refresh"] if full_refresh else [])]
+    if not scoring:
+        args += ["--exclude", "tag:scoring"]
+    dbt_vars, salt_env = None, None
+    if _built_pseudonymized(warehouse):
+        dbt_vars, salt_env, note = demo_privacy()
+        if note:
+            typer.secho(note, fg=typer.colors.YELLOW)
+    _dbt(args, warehouse, dbt_vars, salt_env)
+    summary()
+
+
+def _built_pseudonymized(warehouse: Warehouse) -> bool:
+    """Whether the warehouse's ids were last built pseudonymized (audit.id_mode)."""
+    import duckdb
+
+    from cartcast.warehouse.connection import connect
+
+    if not warehouse.duckdb_path.exists():
+        return False
+    con = connect(warehouse, read_only=True)
+    try:
+        row = con.execute("select mode from audit.id_mode").fetchone()
+    except duckdb.CatalogException:
+        row = None
+    finally:
+        con.close()
+    return row is not None and row[0].startswith("pseudonymized")
+
+
+def _dbt(
+    args: list[str],
+    warehouse: Warehouse,
+    dbt_vars: dict | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> None:
+    run_dbt(args, warehouse, dbt_vars, echo=True, extra_env=extra_env)
+
+
+def demo() -> None:
+    """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
+    one customer's online features, every model trained, compared and registered, the
+    prediction and monitoring tables, the top customers and the HTML report."""
+    from cartcast.cli.models import train_and_report
+    from cartcast.cli.report import report
+    from cartcast.cli.serving import predict
+    from cartcast.features import store as feature_store
+    from cartcast.features.online import online_features
+    from cartcast.warehouse.connection import connect
+
+    warehouse = Warehouse.from_env()
+    dbt_vars, salt_env, note = demo_privacy()
+    if note:
+        typer.secho(note, fg=typer.colors.YELLOW)
+    # A full refresh: the demo is the whole job, and a warehouse built before with raw ids
+    # must not keep them in its incremental tables.
+    _dbt(["build", "--full-refresh", "--exclude", "tag:scoring"], warehouse, dbt_vars, salt_env)
+    summary()
+    typer.echo("\nFeast: applying definitions and materializing the online store ...")
+    feature_store.apply(warehouse)
+    feature_store.materialize(warehouse)
+    con = connect(warehouse, read_only=True)
+    (customer,) = con.sql(
+        "select customer_id from marts.customer_features "
+        "order by as_of desc, orders_lifetime desc, customer_id limit 1"
+    ).fetchone()
+    con.close()
+    typer.echo(
+        f"\nOnline features of customer {customer} (cartcast features get --customer {customer}):"
+    )
+    values = online_features(customer=customer, warehouse=warehouse)
+    print_features(values, indent="  ")
+    typer.echo("\nTraining every model (cartcast train --all) ...")
+    train_and_report(list(catalog.names()), warehouse)
+    typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
+    _dbt(["build", "--full-refresh", "--select", "tag:scoring"], warehouse, dbt_vars, salt_env)
+    showcase = catalog.default_model(catalog.CUSTOMER.key).name
+    _print_top_customers(warehouse, showcase)
+    typer.echo(f"\nOnline score of customer {customer} (cartcast predict --customer {customer}):")
+    predict(customer=customer, user=None, model=showcase, version=None, show=False, raw_id=False)
+    typer.echo("\nWriting the report (cartcast report) ...")
+    report(out=None, model=None)
+
+
+def demo_privacy(
+    env: dict[str, str] | None = None,
+) -> tuple[dict[str, bool], dict[str, str], str | None]:
+    """The demo's dbt vars (ids pseudonymized), the salt's environment, and a note to print
+    when the fixed demo salt stands in for an unset CARTCAST_ID_SALT."""
+    from cartcast.warehouse.privacy import SALT_ENV
+
+    env = os.environ if env is None else env
+    dbt_vars = {"cartcast_pseudonymize_ids": True}
+    if env.get(SALT_ENV):
+        return dbt_vars, {SALT_ENV: env[SALT_ENV]}, None
+    note = (
+        f"{SALT_ENV} is not set: the demo pseudonymizes customer and user ids with the fixed "
+        f"demo salt {DEMO_ID_SALT!r}. Look customers up by raw id with "
+        f"`{SALT_ENV}={DEMO_ID_SALT} cartcast predict --customer <id> --raw-id`. Real "
+        f"deployments must set {SALT_ENV} to their own secret."
+    )
+    return dbt_vars, {SALT_ENV: DEMO_ID_SALT}, note
+
+
+def _print_top_customers(warehouse: Warehouse, model: str, limit: int = 10) -> None:
+    from cartcast.warehouse.connection import connect
+    from cartcast.warehouse.identifiers import qualified
+
+    con = connect(warehouse, read_only=True)
+    rows = con.execute(
+        "select customer_id, as_of, score, score_decile, model_version "
+        f"from {qualified('predictions', f'{model}_latest')} "
+        "order by score desc, customer_id limit ?",
+        [limit],
+    ).fetchall()
+    con.close()
+    typer.echo(f"\nTop {limit} customers by purchase probability ({model}_latest):")
+    # pseudonymized ids are 64 hex characters, raw ones a few digits
+    width = max([12, *(len(str(r[0])) for r in rows)])
+    header = f"{'customer_id':<{width}} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version"
+    typer.echo(f"  {header}")
+    for customer_id, as_of, score, decile, version in rows:
+        typer.echo(
+            f"  {customer_id:<{width}} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}"
+        )
+
+
+def summary() -> None:
+    """Print rows in, rows quarantined by reason, customers, snapshots and features."""
+    from cartcast.warehouse.summary import load_summary, render_summary
+
+    typer.echo(render_summary(load_summary(Warehouse.from_env())))
+
+
+def generate(
+    out: Path = typer.Option(Path("warehouse/synthetic"), help="Folder for the raw files."),
+    customers: int = typer.Option(10_000, min=1, help="How many customers."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same files."),
+    file_format: str = typer.Option("csv", "--format", help="csv (gzip) or parquet."),
+    events: int | None = typer.Option(
+        None, min=0, help="Clickstream events in all (default: 100 per customer)."
+    ),
+    event_users: int | None = typer.Option(
+        None, min=1, help="Clickstream users (default: the customers, or 1 per 100 events)."
+    ),
+    event_days: float = typer.Option(9.0, min=0.05, help="Days the clickstream spans."),
+) -> None:
+    """Write synthetic orders and events in the raw formats, for benchmarks and scale tests.
+
+    About 126 order lines per customer (the real data has 124, guest lines included).
+    """
+    from cartcast.synthetic.generate import generate as generate_files
+
+    written = generate_files(
+        out,
+        customers=customers,
+        seed=seed,
+        file_format=file_format,
+        events=events,
+        event_users=event_users,
+        event_days=event_days,
+    )
+    for name, path in written.items():
+        typer.echo(f"{name}: {path}")
+
+
+def version() -> None:
+    """Print the installed version."""
+    from cartcast import __version__
+
+    typer.echo(__version__)

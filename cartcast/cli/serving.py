@@ -1,0 +1,92 @@
+"""`cartcast score` (batch) and `cartcast predict` (one entity, online)."""
+
+from __future__ import annotations
+
+import typer
+
+from cartcast import catalog
+from cartcast.cli.common import check_models, model_help, one_or_all, parse_time, print_features
+from cartcast.warehouse.paths import Warehouse
+
+
+def score(
+    model: str = typer.Option(None, "--model", help=model_help()),
+    all_models: bool = typer.Option(False, "--all", help="Score every model."),
+    as_of: list[str] = typer.Option(None, "--as-of", help="A snapshot to score (repeatable)."),
+    start: str = typer.Option(None, help="Score snapshots from this time (inclusive)."),
+    end: str = typer.Option(None, help="Score snapshots up to this time (inclusive)."),
+    version: int = typer.Option(None, help="A registered version instead of the champion."),
+    batch_rows: int = typer.Option(None, min=1, help="Rows per record batch."),
+    threads: int = typer.Option(None, min=1, help="ONNX Runtime threads (default: all cores)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or tensorrt."),
+    explain: str = typer.Option(
+        "latest", help="Reasons for the newest snapshot (latest), every row (all) or none."
+    ),
+    memory_limit: str = typer.Option(None, help="DuckDB memory cap, e.g. 1GB (default 1GB)."),
+) -> None:
+    """Score feature snapshots with ONNX Runtime into predictions.<model> (idempotent: a
+    rerun replaces the same as_of and version in one transaction)."""
+    import logging
+
+    from scoring.batch import DEFAULT_BATCH_ROWS
+    from scoring.batch import score as run_score
+    from scoring.feature_source import AsOf
+
+    names = one_or_all(model, all_models)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    times = tuple(parse_time(t).replace(tzinfo=None) for t in as_of or ())
+    window = AsOf(
+        times,
+        parse_time(start).replace(tzinfo=None) if start else None,
+        parse_time(end).replace(tzinfo=None) if end else None,
+    )
+    warehouse = Warehouse.from_env()
+    for name in names:
+        run = run_score(
+            warehouse,
+            name,
+            window,
+            version,
+            batch_rows or DEFAULT_BATCH_ROWS,
+            threads,
+            device,
+            explain,
+            memory_limit,
+        )
+        typer.echo(run.describe())
+
+
+def predict(
+    customer: str = typer.Option(None, help="Customer id."),
+    user: str = typer.Option(None, help="Clickstream user id."),
+    model: str = typer.Option(
+        None, help=f"{model_help()} Default: the entity's first model in the catalog."
+    ),
+    version: int = typer.Option(None, help="A registered version instead of the champion."),
+    show: bool = typer.Option(False, "--show-features", help="Print the features used."),
+    raw_id: bool = typer.Option(
+        False,
+        "--raw-id",
+        help="The id is a raw one and the warehouse holds pseudonymized ids (the privacy "
+        "option): hash it with CARTCAST_ID_SALT first.",
+    ),
+) -> None:
+    """Score one customer (or user) now, from the online store and the champion model."""
+    from cartcast.features.store import get_store
+    from cartcast.warehouse.privacy import pseudonymize, salt_from_env
+    from scoring.online import open_model, predict_one
+
+    if (customer is None) == (user is None):
+        raise typer.BadParameter("Give exactly one of --customer or --user.")
+    entity = customer or user
+    key = catalog.CUSTOMER.key if customer is not None else catalog.USER.key
+    model = check_models([model])[0] if model else catalog.default_model(key).name
+    if raw_id:
+        # the same salted hash staging computed, so the raw id finds its row
+        entity = pseudonymize(entity, salt_from_env())
+    warehouse = Warehouse.from_env()
+    scorer = open_model(warehouse, model, version)
+    result = predict_one(entity, scorer, get_store(warehouse), warehouse)
+    typer.echo(f"{result.model} v{result.version} {result.key}={result.entity}: {result.score:.6g}")
+    if show:
+        print_features(result.features, indent="  ")

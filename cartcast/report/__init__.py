@@ -1,0 +1,1 @@
+"""`cartcast report`: self-contained HTML pages per model, from the registry and the warehouse."""

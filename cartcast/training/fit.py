@@ -1,0 +1,153 @@
+"""Fit a torch model: seeded, CUDA when present, progress per epoch (loss, validation metric)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from cartcast.catalog import ModelSpec
+from cartcast.training import preprocess as pp
+from cartcast.training.metrics import evaluate
+from cartcast.training.nets import CartcastNet, ScoreHead
+
+
+@dataclass(frozen=True)
+class TorchConfig:
+    epochs: int = 8
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-5
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.1
+    use_sequence: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Inputs:
+    """Model inputs as tensors, in the order of the network's forward."""
+
+    numeric: torch.Tensor
+    categories: torch.Tensor | None
+    products: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.numeric.shape[0]
+
+    def take(self, index: torch.Tensor | slice) -> Inputs:
+        return Inputs(
+            self.numeric[index],
+            None if self.categories is None else self.categories[index],
+            None if self.products is None else self.products[index],
+        )
+
+    def to(self, device: torch.device) -> Inputs:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return Inputs(self.numeric.to(device), move(self.categories), move(self.products))
+
+
+def make_inputs(
+    frame: pd.DataFrame, spec: ModelSpec, params: pp.PreprocessParams, use_sequence: bool
+) -> Inputs:
+    numeric = torch.from_numpy(pp.raw_numeric(frame, spec.numeric))
+    categories = torch.from_numpy(pp.category_codes(frame, params)) if params.categories else None
+    products = None
+    if use_sequence:
+        strings = pp.product_strings(frame, spec, params.sequence_length)
+        products = torch.from_numpy(pp.product_codes(strings, params))
+    return Inputs(numeric, categories, products)
+
+
+def target(spec: ModelSpec, frame: pd.DataFrame) -> np.ndarray:
+    """What the network fits: the 0/1 label, or signed log1p of an amount."""
+    y = frame[spec.label_column].to_numpy(dtype=np.float64)
+    return y if spec.task == "binary" else pp.signed_log1p(y)
+
+
+def target_bounds(spec: ModelSpec, train: pd.DataFrame) -> tuple[float, float] | None:
+    """For amounts: the 0.1% and 99.9% quantiles of the fitted (signed log1p) target in
+    training, which predictions are kept within (a network extrapolating past the biggest
+    customers predicts amounts nobody spends, and one such row dominates MAE and RMSE)."""
+    if spec.task == "binary":
+        return None
+    z = target(spec, train)
+    low, high = np.quantile(z, [0.001, 0.999])
+    return float(low), float(high)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def predict(head: ScoreHead, inputs: Inputs, batch_size: int = 8192) -> np.ndarray:
+    head.eval()
+    dev = next(head.parameters()).device
+    out = []
+    for start in range(0, len(inputs), batch_size):
+        part = inputs.take(slice(start, start + batch_size)).to(dev)
+        out.append(head(part.numeric, part.categories, part.products).float().cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def train_torch(
+    spec: ModelSpec,
+    params: pp.PreprocessParams,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    config: TorchConfig,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> tuple[ScoreHead, list[dict[str, float]]]:
+    """Fit for a fixed number of epochs (no early stopping on validation data: the validation
+    split only reports). Returns the model on the CPU, in eval mode, and the history."""
+    seed_everything(config.seed)
+    dev = device()
+    net = CartcastNet(
+        params, hidden=config.hidden, dropout=config.dropout, use_sequence=config.use_sequence
+    )
+    bounds = target_bounds(spec, train)
+    head = ScoreHead(net, spec.task, bounds).to(dev)
+    x_train = make_inputs(train, spec, params, config.use_sequence)
+    x_valid = make_inputs(valid, spec, params, config.use_sequence)
+    y_train = torch.tensor(target(spec, train), dtype=torch.float32)
+    y_valid = valid[spec.label_column].to_numpy(dtype=np.float64)
+    loss_fn: nn.Module = nn.BCEWithLogitsLoss() if spec.task == "binary" else nn.HuberLoss()
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    history = []
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        total, seen = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            index = order[start : start + config.batch_size]
+            batch = x_train.take(index).to(dev)
+            y = y_train[index].to(dev)
+            optimizer.zero_grad()
+            loss = loss_fn(net(batch.numeric, batch.categories, batch.products), y)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+            seen += len(index)
+        metric = evaluate(spec.task, y_valid, predict(head, x_valid))[spec.selection_metric]
+        history.append({"epoch": epoch, "loss": total / seen, spec.selection_metric: metric})
+        if on_epoch is not None:
+            on_epoch(epoch, total / seen, metric)
+    return head.cpu().eval(), history
