@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cartcast import catalog
 from cartcast.warehouse.dbt_runner import run_dbt
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
@@ -16,7 +17,7 @@ FIXED_NOW = "2026-01-01 00:00:00"
 BUILD = ("build", "--exclude", "tag:scoring")
 # Seeds and models without the data and unit tests: for tests that build several times.
 BUILD_ONLY = (*BUILD, "resource_type:test", "resource_type:unit_test")
-SCORED_MODELS = ("purchase_30d", "churn_90d", "spend_90d", "intent_session")
+SCORED_MODELS = catalog.names()
 
 
 def build_warehouse(root: Path, dbt_vars: dict | None = None, args: tuple = BUILD) -> Warehouse:

@@ -18,7 +18,7 @@ from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 from tests.conftest import FIXED_NOW, build_warehouse, online_retail_var, taobao_var
 from tests.reliability import defects as gen
 from tests.reliability.summary import TALLY
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 PER_KIND = 6
 DUPLICATES = 7

@@ -9,10 +9,11 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from cartcast import cli
+from cartcast.cli import pipeline as cli
+from cartcast.cli.app import app
 from cartcast.warehouse.privacy import pseudonymize
 from tests.reliability.pipeline import SALT, SALT_ENV
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 
 class _Stop(Exception):
@@ -64,14 +65,14 @@ def test_predict_finds_a_customer_by_raw_id(pipeline, monkeypatch: pytest.Monkey
     raw = next(str(n) for n in range(12000, 18300, 24) if pseudonymize(str(n), SALT) in keys)
     hashed = pseudonymize(raw, SALT)
     runner = CliRunner()
-    by_raw = runner.invoke(cli.app, ["predict", "--customer", raw, "--raw-id"])
-    by_key = runner.invoke(cli.app, ["predict", "--customer", hashed])
+    by_raw = runner.invoke(app, ["predict", "--customer", raw, "--raw-id"])
+    by_key = runner.invoke(app, ["predict", "--customer", hashed])
     assert by_raw.exit_code == 0, by_raw.output
     assert f"customer_id={hashed}:" in by_raw.output
     assert by_raw.output == by_key.output
     assert re.search(r": \d", by_raw.output)
     # a raw id given as a key is not in a pseudonymized warehouse
-    assert runner.invoke(cli.app, ["predict", "--customer", raw]).exit_code != 0
+    assert runner.invoke(app, ["predict", "--customer", raw]).exit_code != 0
     monkeypatch.delenv("CARTCAST_ID_SALT")
-    no_salt = runner.invoke(cli.app, ["predict", "--customer", raw, "--raw-id"])
+    no_salt = runner.invoke(app, ["predict", "--customer", raw, "--raw-id"])
     assert no_salt.exit_code == 1 and "CARTCAST_ID_SALT" in no_salt.output

@@ -33,7 +33,7 @@ from tests.reliability.pipeline import (
     write_slice,
 )
 from tests.reliability.summary import TALLY
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 
 def _check_before_or_after(

@@ -3,6 +3,7 @@ plain ones, reserved words included, are quoted and work."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from cartcast import catalog
 from cartcast.features import training_set
 from cartcast.warehouse import identifiers
 from cartcast.warehouse.identifiers import UnsafeIdentifier
@@ -60,6 +62,12 @@ def _y_is_intact(warehouse: Warehouse) -> bool:
         con.close()
 
 
+def _configured(name: str, label_mart: str, key: str, label: str) -> catalog.ModelSpec:
+    """A catalog entry whose label table, join key and label column come from configuration."""
+    entity = dataclasses.replace(catalog.CUSTOMER, key=key, label_mart=label_mart)
+    return dataclasses.replace(catalog.get_spec("churn_90d"), name=name, entity=entity, label=label)
+
+
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_names_are_refused_and_nothing_is_dropped(
     name: str, victim: Warehouse, monkeypatch: pytest.MonkeyPatch
@@ -70,9 +78,9 @@ def test_hostile_names_are_refused_and_nothing_is_dropped(
         identifiers.qualified_from_text(f"marts.{name}")
     # through a real call site: the label table of a feature service comes from configuration
     for position in range(3):
-        config = ["marts.labels", "customer_id", "l"]
-        config[position] = name if position else f"marts.{name}"
-        monkeypatch.setitem(training_set.SERVICE_LABELS, "hostile_v1", tuple(config))
+        config = ["labels", "customer_id", "l"]
+        config[position] = name
+        monkeypatch.setitem(catalog.MODELS, "hostile", _configured("hostile", *config))
         with pytest.raises(UnsafeIdentifier):
             training_set.label_entity_frame("hostile_v1", victim)
     assert _y_is_intact(victim)
@@ -93,9 +101,7 @@ def test_plain_names_and_reserved_words_are_quoted_and_work(victim: Warehouse) -
 
 
 def test_a_configured_service_still_reads_its_labels(victim: Warehouse, monkeypatch) -> None:
-    monkeypatch.setitem(
-        training_set.SERVICE_LABELS, "plain_v1", ("marts.labels", "customer_id", "l")
-    )
+    monkeypatch.setitem(catalog.MODELS, "plain", _configured("plain", "labels", "customer_id", "l"))
     frame = training_set.label_entity_frame("plain_v1", victim)
     assert list(frame.columns) == ["customer_id", "event_timestamp", "l"] and len(frame) == 1
 

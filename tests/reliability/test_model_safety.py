@@ -13,13 +13,14 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.errors import RegistryError
 from cartcast.registry import versions as registry
 from cartcast.warehouse.paths import Warehouse
+from scoring import promotion
 from tests.reliability.pipeline import SALT_ENV, copy_warehouse, dbt
 from tests.reliability.summary import TALLY
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 MODEL = "churn_90d"
 WINDOW = ("2011-01-03T00:00:00+00:00", "2011-04-18T00:00:00+00:00")
@@ -146,7 +147,7 @@ def test_a_broken_version_is_refused_and_the_champion_keeps_serving(
     if after is not None:
         after(entry)
     with pytest.raises(RegistryError) as refused:
-        registry.promote(warehouse, MODEL, entry.version)
+        promotion.promote(warehouse, MODEL, entry.version)
     message = str(refused.value)
     assert message.startswith(f"Refusing to promote {MODEL} v{entry.version}: ")
     assert f"v{champion.version} stays the champion" in message
@@ -194,5 +195,5 @@ def test_a_healthy_version_is_still_promoted(served) -> None:
     warehouse, _ = served
     champion = registry.champion(warehouse, MODEL)
     entry = _register(warehouse, Path(champion.path).read_bytes())
-    assert registry.promote(warehouse, MODEL, entry.version).status == "champion"
-    assert registry.promote(warehouse, MODEL, champion.version).status == "champion"
+    assert promotion.promote(warehouse, MODEL, entry.version).status == "champion"
+    assert promotion.promote(warehouse, MODEL, champion.version).status == "champion"

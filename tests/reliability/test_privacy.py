@@ -16,7 +16,7 @@ from cartcast.warehouse.privacy import pseudonymize
 from tests.conftest import BUILD_ONLY, FIXED_NOW, subset_vars
 from tests.reliability import defects as gen
 from tests.reliability.summary import TALLY
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 SALT = "reliability-suite-salt-3f9c"
 ON = {"cartcast_pseudonymize_ids": True}

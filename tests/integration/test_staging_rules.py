@@ -13,7 +13,7 @@ import pytest
 from cartcast.warehouse.paths import Warehouse
 from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS
 from tests.conftest import build_warehouse, online_retail_var, taobao_var
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 HEADER = ONLINE_RETAIL_COLUMNS
 GOOD = [

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.warehouse.paths import Warehouse
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 
 def _raw_rows(path: Path, header: bool) -> list[tuple[str, ...]]:

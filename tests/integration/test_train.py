@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cartcast.catalog import get_spec
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.errors import TrainingError
 from cartcast.features import store as feature_store
 from cartcast.registry import versions as registry

@@ -8,19 +8,20 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.errors import RegistryError
 from cartcast.registry import versions as registry
 from cartcast.warehouse.paths import Warehouse
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def placeholder_files_pass_the_serving_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests follow statuses with placeholder files; the check that refuses files that
-    cannot serve has its own tests (tests/reliability/test_model_safety.py)."""
-    from scoring import promotion as model_check
+    """The command line promotes through serving's full check; these tests follow statuses
+    with placeholder files, and the check itself has its own tests
+    (tests/reliability/test_model_safety.py)."""
+    from scoring import promotion
 
-    monkeypatch.setattr(model_check, "check", lambda con, entry: None)
+    monkeypatch.setattr(promotion, "check", lambda con, entry: None)
 
 
 @pytest.fixture()
@@ -72,8 +73,8 @@ def test_promote_and_rollback(warehouse: Warehouse) -> None:
     assert statuses(warehouse) == {1: "champion", 2: "candidate", 3: "candidate"}
     assert registry.next_version(warehouse, "churn_90d") == 4
 
-    registry.promote(warehouse, "churn_90d", 2)
-    registry.promote(warehouse, "churn_90d", 3)
+    registry.promote(warehouse, "churn_90d", 2, verify=None)
+    registry.promote(warehouse, "churn_90d", 3, verify=None)
     assert statuses(warehouse) == {1: "archived", 2: "archived", 3: "champion"}
     assert registry.rollback(warehouse, "churn_90d").version == 2
     assert registry.rollback(warehouse, "churn_90d").version == 1
@@ -91,13 +92,29 @@ def test_promote_and_rollback(warehouse: Warehouse) -> None:
 def test_unknown_version_and_feature_service_mismatch(warehouse: Warehouse) -> None:
     add(warehouse, 1)
     with pytest.raises(RegistryError, match="No model churn_90d v9"):
-        registry.promote(warehouse, "churn_90d", 9)
+        registry.promote(warehouse, "churn_90d", 9, verify=None)
     with pytest.raises(RegistryError, match="does not match"):
         registry.champion(warehouse, "churn_90d", feature_service="spend_90d_v1")
     with pytest.raises(RegistryError, match="does not match"):
         add(warehouse, 2, service="spend_90d_v1")
 
 
+def test_a_refused_version_leaves_the_champion(warehouse: Warehouse) -> None:
+    add(warehouse, 1)
+    add(warehouse, 2)
+    seen = []
+
+    def refuse(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> None:
+        seen.append((entry.name, entry.version))
+        raise RegistryError("cannot serve")
+
+    with pytest.raises(RegistryError, match="cannot serve"):
+        registry.promote(warehouse, "churn_90d", 2, verify=refuse)
+    assert seen == [("churn_90d", 2)]
+    assert statuses(warehouse) == {1: "champion", 2: "candidate"}
+
+
+@pytest.mark.usefixtures("placeholder_files_pass_the_serving_check")
 def test_models_commands(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in warehouse.env().items():
         monkeypatch.setenv(key, value)

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tests.conftest import BUILD_ONLY, build_warehouse, subset_vars, write_real_subset
-from tests.warehouse_queries import fetch
+from tests.support.warehouse_queries import fetch
 
 LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.synthetic.generate import generate, relation_expression
 from cartcast.warehouse.raw_layouts import ONLINE_RETAIL_COLUMNS, TAOBAO_COLUMNS
 from tests.conftest import build_warehouse

@@ -12,7 +12,7 @@ from cartcast.registry.metadata import read_metadata
 from cartcast.training import baselines, export
 from cartcast.training import preprocess as pp
 from cartcast.training.fit import TorchConfig, make_inputs, predict, train_torch
-from tests.scoring_data import synthetic_frame
+from tests.support.scoring_data import synthetic_frame
 
 PURCHASE = get_spec("purchase_30d")
 SPEND = get_spec("spend_90d")

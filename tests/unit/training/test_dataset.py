@@ -9,7 +9,7 @@ import pytest
 from cartcast.catalog import get_spec
 from cartcast.errors import TrainingError
 from cartcast.training.dataset import check_frame, describe_split, time_split
-from tests.scoring_data import synthetic_frame
+from tests.support.scoring_data import synthetic_frame
 
 PURCHASE = get_spec("purchase_30d")
 CHURN = get_spec("churn_90d")

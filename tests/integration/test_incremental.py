@@ -10,7 +10,7 @@ import duckdb
 from cartcast.warehouse.dbt_runner import run_dbt
 from cartcast.warehouse.paths import Warehouse
 from tests.conftest import BUILD_ONLY, FIXED_NOW, online_retail_var, subset_vars, write_real_subset
-from tests.warehouse_queries import fetch, table_rows
+from tests.support.warehouse_queries import fetch, table_rows
 
 MARTS = (
     "marts.customer_features",

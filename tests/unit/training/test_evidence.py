@@ -19,7 +19,7 @@ from cartcast.training.metrics import evaluate
 from cartcast.training.reference import read_json
 from cartcast.training.train import TrainOptions, TrainResult, train_model
 from cartcast.warehouse.paths import Warehouse
-from tests.scoring_data import synthetic_frame
+from tests.support.scoring_data import synthetic_frame
 
 CHURN = get_spec("churn_90d")
 

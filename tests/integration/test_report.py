@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cartcast.cli import app
+from cartcast.cli.app import app
 from cartcast.features import store as feature_store
 from cartcast.registry import versions as registry
 from cartcast.report import charts
@@ -23,6 +23,7 @@ from cartcast.report.pages import write_reports
 from cartcast.training import validation_scores
 from cartcast.training.train import TrainOptions, train_model
 from cartcast.warehouse.paths import Warehouse
+from scoring import promotion
 
 QUICK = TrainOptions(quick=True, seed=5)
 # Charts per page: binary = ROC, PR, calibration, gains/lift, importance; amounts = predicted
@@ -57,7 +58,7 @@ def trained(report_warehouse: Warehouse) -> dict[str, int]:
     for name in ("churn_90d", "spend_90d"):
         result = train_model(name, report_warehouse, QUICK, store=store, echo=lambda _: None)
         # The copy may hold a champion trained without the report's files: report this one.
-        registry.promote(report_warehouse, name, result.version)
+        promotion.promote(report_warehouse, name, result.version)
         versions[name] = result.version
     return versions
 
