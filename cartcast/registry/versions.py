@@ -142,24 +142,36 @@ def connect(warehouse: Warehouse, read_only: bool = False):
 
 def next_version(warehouse: Warehouse, name: str) -> int:
     with connect(warehouse) as con:
-        (latest,) = con.execute(
-            f"select max(version) from {TABLE} where name = ?", [name]
-        ).fetchone()
+        return next_version_on(con, name)
+
+
+def next_version_on(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    (latest,) = con.execute(f"select max(version) from {TABLE} where name = ?", [name]).fetchone()
     return 1 if latest is None else latest + 1
 
 
 def registered_service(warehouse: Warehouse, name: str) -> str | None:
     """The feature service of the model's newest version, if any version is registered."""
     with connect(warehouse) as con:
-        row = con.execute(
-            f"select feature_service from {TABLE} where name = ? order by version desc limit 1",
-            [name],
-        ).fetchone()
+        return registered_service_on(con, name)
+
+
+def registered_service_on(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    row = con.execute(
+        f"select feature_service from {TABLE} where name = ? order by version desc limit 1",
+        [name],
+    ).fetchone()
     return None if row is None else row[0]
 
 
-def register(
-    warehouse: Warehouse,
+def register(warehouse: Warehouse, **fields) -> Entry:
+    """Add a candidate (see `register_on`)."""
+    with connect(warehouse) as con:
+        return register_on(con, **fields)
+
+
+def register_on(
+    con: duckdb.DuckDBPyConnection,
     *,
     name: str,
     version: int,
@@ -174,45 +186,43 @@ def register(
 ) -> Entry:
     """Add a candidate. A name's first version becomes champion (scoring needs one)."""
     digest = sha256(path)
-    with connect(warehouse) as con:
-        known = con.execute(
-            f"select feature_service from {TABLE} where name = ? order by version desc limit 1",
-            [name],
-        ).fetchone()
-        if known is not None and known[0] != feature_service:
-            raise RegistryError(
-                f"Feature service {feature_service!r} does not match the registered model "
-                f"{name}, trained on {known[0]!r}."
-            )
-        if con.execute(
-            f"select 1 from {TABLE} where name = ? and version = ?", [name, version]
-        ).fetchone():
-            raise RegistryError(f"{name} v{version} is already registered.")
-        con.execute(
-            f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "'candidate', null)",
-            [
-                name,
-                version,
-                datetime.now(UTC).replace(tzinfo=None),
-                task,
-                feature_service,
-                family,
-                *_naive(train_window),
-                *_naive(valid_window),
-                *_naive((cutoff,)),
-                json.dumps(metrics, sort_keys=True),
-                str(path),
-                digest,
-            ],
+    known = con.execute(
+        f"select feature_service from {TABLE} where name = ? order by version desc limit 1",
+        [name],
+    ).fetchone()
+    if known is not None and known[0] != feature_service:
+        raise RegistryError(
+            f"Feature service {feature_service!r} does not match the registered model "
+            f"{name}, trained on {known[0]!r}."
         )
-        has_champion = con.execute(
-            f"select 1 from {TABLE} where name = ? and status = 'champion'", [name]
-        ).fetchone()
+    if con.execute(
+        f"select 1 from {TABLE} where name = ? and version = ?", [name, version]
+    ).fetchone():
+        raise RegistryError(f"{name} v{version} is already registered.")
+    con.execute(
+        f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'candidate', null)",
+        [
+            name,
+            version,
+            datetime.now(UTC).replace(tzinfo=None),
+            task,
+            feature_service,
+            family,
+            *_naive(train_window),
+            *_naive(valid_window),
+            *_naive((cutoff,)),
+            json.dumps(metrics, sort_keys=True),
+            str(path),
+            digest,
+        ],
+    )
+    has_champion = con.execute(
+        f"select 1 from {TABLE} where name = ? and status = 'champion'", [name]
+    ).fetchone()
     if not has_champion:
         # training just ran this file in ONNX Runtime on real feature rows (torch parity)
-        promote(warehouse, name, version, verify=None)
-    return get(warehouse, name, version)
+        promote_on(con, name, version, verify=None)
+    return get_on(con, name, version)
 
 
 def _naive(values) -> list[datetime]:
@@ -280,22 +290,28 @@ def promote(warehouse: Warehouse, name: str, version: int, verify: Verify | None
     (training ran its file in ONNX Runtime on real feature rows); everyone else goes through
     `scoring.promotion.promote`, which passes the full check.
     """
-    entry = get(warehouse, name, version)
     with connect(warehouse) as con:
-        if verify is not None:
-            verify(con, entry)
-        con.execute("begin")
-        con.execute(
-            f"update {TABLE} set status = 'archived' where name = ? and status = 'champion'",
-            [name],
-        )
-        con.execute(
-            f"update {TABLE} set status = 'champion', promoted_at = ? where name = ? "
-            "and version = ?",
-            [datetime.now(UTC).replace(tzinfo=None), name, version],
-        )
-        con.execute("commit")
-    return get(warehouse, name, version)
+        return promote_on(con, name, version, verify)
+
+
+def promote_on(
+    con: duckdb.DuckDBPyConnection, name: str, version: int, verify: Verify | None
+) -> Entry:
+    """`promote` on an open connection."""
+    entry = get_on(con, name, version)
+    if verify is not None:
+        verify(con, entry)
+    con.execute("begin")
+    con.execute(
+        f"update {TABLE} set status = 'archived' where name = ? and status = 'champion'",
+        [name],
+    )
+    con.execute(
+        f"update {TABLE} set status = 'champion', promoted_at = ? where name = ? and version = ?",
+        [datetime.now(UTC).replace(tzinfo=None), name, version],
+    )
+    con.execute("commit")
+    return get_on(con, name, version)
 
 
 def rollback(warehouse: Warehouse, name: str) -> Entry:

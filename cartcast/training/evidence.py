@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cartcast.catalog import ModelSpec
+from cartcast.registry.versions import connect
 from cartcast.training import export, model_tables, validation_scores
 from cartcast.training import importance as imp
 from cartcast.training import preprocess as pp
@@ -35,12 +36,14 @@ def store_evidence(
     folder = model_path.parent
     bins = ref.build_reference(split.train, spec.numeric)
     ref.write_json(folder / "reference.json", spec.name, version, len(split.train), bins)
-    model_tables.write_reference(warehouse, spec.name, version, bins)
     feed = export.onnx_feed(split.valid, spec, params, sequence)
     y_valid = split.valid[spec.label_column].to_numpy(dtype=np.float64)
     importances = imp.permutation_importance(
         model_path, feed, y_valid, spec.task, spec.selection_metric, seed=seed
     )
-    model_tables.write_importance(warehouse, spec.name, version, importances)
     validation_scores.write(folder / validation_scores.FILE, spec, split.valid, scores)
+    # the warehouse is opened once, when everything to write is known
+    with connect(warehouse) as con:
+        model_tables.write_reference_on(con, spec.name, version, bins)
+        model_tables.write_importance_on(con, spec.name, version, importances)
     return importances

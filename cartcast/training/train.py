@@ -71,9 +71,65 @@ def torch_configs(spec: ModelSpec, options: TrainOptions) -> dict[str, TorchConf
     return configs
 
 
-def check_service(spec: ModelSpec, warehouse: Warehouse, options: TrainOptions) -> None:
+@dataclass(frozen=True)
+class Prepared:
+    """Step 1: the model's rows split in time, preprocessing fitted on the training rows,
+    and the version this run will register."""
+
+    spec: ModelSpec
+    split: Split
+    summary: str
+    params: pp.PreprocessParams
+    version: int
+
+    @property
+    def y_valid(self) -> np.ndarray:
+        return self.split.valid[self.spec.label_column].to_numpy(dtype=np.float64)
+
+
+@dataclass
+class Candidates:
+    """Step 2: every candidate fitted, with its validation scores and metrics."""
+
+    metrics: dict[str, dict[str, float]]
+    # Every candidate's validation scores, kept for the report's curves.
+    scores: dict[str, np.ndarray]
+    heads: dict[str, tuple[torch.nn.Module, TorchConfig]]
+    history: dict[str, list[dict[str, float]]]
+    linear: baselines.Baseline
+    trees: baselines.Baseline
+
+    @property
+    def torch_exportable(self) -> dict[str, tuple[torch.nn.Module, TorchConfig]]:
+        """Candidates exported through torch: the torch models and the linear baseline,
+        rebuilt as a torch module. The boosted trees go through skl2onnx; the rule cannot be
+        exported."""
+        return {**self.heads, self.linear.name: (self.linear.as_torch(), TorchConfig())}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Step 3: the champion and how it compares."""
+
+    champion: str
+    table: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Exported:
+    """Step 4: the champion's ONNX file, checked against the model it came from."""
+
+    path: Path
+    family: str
+    inputs: list[dict]
+    parity: float
+    # the graph that serves the sequence input (explanations and importance feed it)
+    serves_sequence: bool
+
+
+def check_service(spec: ModelSpec, registered: str | None, options: TrainOptions) -> None:
     service = options.feature_service or spec.feature_service
-    registered = registry.registered_service(warehouse, spec.name)
     if service != spec.feature_service or (registered and registered != service):
         expected = registered or spec.feature_service
         raise TrainingError(
@@ -82,29 +138,32 @@ def check_service(spec: ModelSpec, warehouse: Warehouse, options: TrainOptions) 
         )
 
 
-def train_model(
-    name: str,
-    warehouse: Warehouse | None = None,
-    options: TrainOptions | None = None,
+def prepare(
+    spec: ModelSpec,
+    warehouse: Warehouse,
+    options: TrainOptions,
     store=None,
     frame: pd.DataFrame | None = None,
-    echo: Callable[[str], None] = print,
-    progress: Callable[[str, int, int, float, float], None] | None = None,
-) -> TrainResult:
-    """Train, compare, export and register one model; returns what was measured."""
-    spec = get_spec(name)
-    warehouse = warehouse or Warehouse.from_env()
-    options = options or TrainOptions()
-    check_service(spec, warehouse, options)
+) -> Prepared:
+    """Check the feature service against the registry, load the training set (unless given),
+    split it in time and fit the preprocessing on the training rows."""
+    with registry.connect(warehouse) as con:
+        check_service(spec, registry.registered_service_on(con, spec.name), options)
+        version = registry.next_version_on(con, spec.name)
     frame = load_frame(spec, warehouse, store) if frame is None else frame
     split = time_split(frame, spec, options.cutoff)
-    summary = describe_split(split, spec)
-    echo(summary)
-    params = pp.fit(spec, split.train)
-    y_valid = split.valid[spec.label_column].to_numpy(dtype=np.float64)
+    return Prepared(spec, split, describe_split(split, spec), pp.fit(spec, split.train), version)
 
+
+def fit_candidates(
+    prepared: Prepared,
+    options: TrainOptions,
+    progress: Callable[[str, int, int, float, float], None] | None = None,
+) -> Candidates:
+    """The torch candidates and the baselines, each scored on the validation rows."""
+    spec, split, params = prepared.spec, prepared.split, prepared.params
+    y_valid = prepared.y_valid
     metrics: dict[str, dict[str, float]] = {}
-    # Every candidate's validation scores, kept for the report's curves.
     scores: dict[str, np.ndarray] = {}
     heads: dict[str, tuple[torch.nn.Module, TorchConfig]] = {}
     history: dict[str, list[dict[str, float]]] = {}
@@ -125,31 +184,56 @@ def train_model(
         baselines.fit_boosted_trees(spec, params, split.train, options.seed),
         baselines.fit_heuristic(spec, params, split.train),
     ]
-    by_name = {b.name: b for b in fitted}
     for baseline in fitted:
         scores[baseline.name] = baseline.predict(split.valid)
         metrics[baseline.name] = evaluate(spec.task, y_valid, scores[baseline.name])
+    by_family = {b.family: b for b in fitted}
+    return Candidates(
+        metrics, scores, heads, history, by_family["linear"], by_family["boosted_trees"]
+    )
 
-    linear = by_name[fitted[0].name]
-    trees = by_name["hist gradient boosting"]
-    # Candidates exported through torch (the torch models and the linear baseline, rebuilt as
-    # a torch module), and the boosted trees through skl2onnx. The rule cannot be exported.
-    torch_exportable = {**heads, linear.name: (linear.as_torch(), TorchConfig())}
-    champion = _best(spec, metrics, exportable=[*torch_exportable, trees.name])
-    table = card.comparison_table(spec, metrics, champion)
-    verdict = card.verdict(spec, metrics, champion)
 
-    version = registry.next_version(warehouse, spec.name)
-    folder = registry.model_dir(warehouse, spec.name, version)
+def choose_champion(spec: ModelSpec, candidates: Candidates) -> Choice:
+    """The exportable candidate with the best validation metric; the table and the verdict."""
+    exportable = [*candidates.torch_exportable, candidates.trees.name]
+    champion = _best(spec, candidates.metrics, exportable)
+    return Choice(
+        champion,
+        card.comparison_table(spec, candidates.metrics, champion),
+        card.verdict(spec, candidates.metrics, champion),
+    )
+
+
+def export_and_verify(
+    prepared: Prepared,
+    candidates: Candidates,
+    choice: Choice,
+    folder: Path,
+    options: TrainOptions,
+    echo: Callable[[str], None] = print,
+) -> Exported:
+    """Export the champion to one ONNX file that takes raw features, and prove it scores as
+    the model it came from: ONNX Runtime against torch (or scikit-learn) on validation rows.
+
+    The best torch-exportable candidate is exported even when the trees win, so the torch
+    path's parity is proven on every run and its file is kept beside the champion.
+    """
+    spec, split, params = prepared.spec, prepared.split, prepared.params
+    trees = candidates.trees
+    torch_exportable = candidates.torch_exportable
+    champion = choice.champion
     parity_rows = split.valid.head(PARITY_ROWS)
-    exported_by_torch = champion if champion in torch_exportable else _best(spec, metrics, [*heads])
+    if champion in torch_exportable:
+        exported_by_torch = champion
+    else:
+        exported_by_torch = _best(spec, candidates.metrics, [*candidates.heads])
     head, config = torch_exportable[exported_by_torch]
     inputs = export.input_signature(spec, params, config.use_sequence)
     if champion == trees.name:
         inputs = export.input_signature(spec, params, sequence=False)
     metadata = {
         "model_name": spec.name,
-        "version": str(version),
+        "version": str(prepared.version),
         "task": spec.task,
         "feature_service": spec.feature_service,
         "label": spec.label,
@@ -158,14 +242,14 @@ def train_model(
         "training_window": list(split.train_window),
         "validation_window": list(split.valid_window),
         "cutoff": split.cutoff.isoformat(),
-        "metrics": metrics,
+        "metrics": candidates.metrics,
         "selection_metric": spec.selection_metric,
         "preprocessing": params.to_json(),
         "seed": str(options.seed),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     example = make_inputs(parity_rows, spec, params, config.use_sequence)
-    family = _family(exported_by_torch, heads)
+    family = _family(exported_by_torch, candidates.heads)
     torch_model = export.export_torch(
         head, spec, params, example, {**metadata, "family": family, "candidate": exported_by_torch}
     )
@@ -188,40 +272,110 @@ def train_model(
         feed = export.onnx_feed(parity_rows, spec, params, sequence=False)
         gap = np.abs(export.run_onnx(path, feed) - trees.predict(parity_rows)).max()
         echo(f"boosted-tree ONNX vs scikit-learn on validation rows: max abs difference {gap:.2e}")
-    served_sequence = config.use_sequence and champion != trees.name
-    importances = store_evidence(
-        spec, split, params, warehouse, version, path, scores, served_sequence, options.seed
+    serves_sequence = config.use_sequence and champion != trees.name
+    return Exported(path, family, inputs, parity, serves_sequence)
+
+
+def record_evidence(
+    prepared: Prepared,
+    candidates: Candidates,
+    exported: Exported,
+    warehouse: Warehouse,
+    options: TrainOptions,
+) -> list[imp.Importance]:
+    """The drift reference, the permutation importance and every candidate's validation
+    scores, beside the file and in the warehouse."""
+    return store_evidence(
+        prepared.spec,
+        prepared.split,
+        prepared.params,
+        warehouse,
+        prepared.version,
+        exported.path,
+        candidates.scores,
+        exported.serves_sequence,
+        options.seed,
     )
 
+
+def register(
+    prepared: Prepared,
+    candidates: Candidates,
+    choice: Choice,
+    exported: Exported,
+    warehouse: Warehouse,
+    options: TrainOptions,
+    importances: list[imp.Importance],
+) -> registry.Entry:
+    """Register the version (the first of a name becomes champion) and write its card."""
+    spec, split = prepared.spec, prepared.split
     entry = registry.register(
         warehouse,
         name=spec.name,
-        version=version,
+        version=prepared.version,
         task=spec.task,
         feature_service=spec.feature_service,
-        family=family,
+        family=exported.family,
         train_window=split.train_window,
         valid_window=split.valid_window,
         cutoff=split.cutoff.isoformat(),
-        metrics={"champion": champion, "selection_metric": spec.selection_metric, **metrics},
-        path=path,
+        metrics={
+            "champion": choice.champion,
+            "selection_metric": spec.selection_metric,
+            **candidates.metrics,
+        },
+        path=exported.path,
     )
     _write_card(
-        spec, split, version, family, champion, table, verdict, inputs, entry, options, importances
+        spec,
+        split,
+        prepared.version,
+        exported.family,
+        choice.champion,
+        choice.table,
+        choice.verdict,
+        exported.inputs,
+        entry,
+        options,
+        importances,
     )
+    return entry
+
+
+def train_model(
+    name: str,
+    warehouse: Warehouse | None = None,
+    options: TrainOptions | None = None,
+    store=None,
+    frame: pd.DataFrame | None = None,
+    echo: Callable[[str], None] = print,
+    progress: Callable[[str, int, int, float, float], None] | None = None,
+) -> TrainResult:
+    """Train, compare, export and register one model; returns what was measured."""
+    spec = get_spec(name)
+    warehouse = warehouse or Warehouse.from_env()
+    options = options or TrainOptions()
+    prepared = prepare(spec, warehouse, options, store, frame)
+    echo(prepared.summary)
+    candidates = fit_candidates(prepared, options, progress)
+    choice = choose_champion(spec, candidates)
+    folder = registry.model_dir(warehouse, spec.name, prepared.version)
+    exported = export_and_verify(prepared, candidates, choice, folder, options, echo)
+    importances = record_evidence(prepared, candidates, exported, warehouse, options)
+    entry = register(prepared, candidates, choice, exported, warehouse, options, importances)
     return TrainResult(
         spec=spec,
-        version=version,
-        split_summary=summary,
-        metrics=metrics,
-        champion=champion,
-        family=family,
-        table=table,
-        verdict=verdict,
-        path=path,
-        parity=parity,
+        version=prepared.version,
+        split_summary=prepared.summary,
+        metrics=candidates.metrics,
+        champion=choice.champion,
+        family=exported.family,
+        table=choice.table,
+        verdict=choice.verdict,
+        path=exported.path,
+        parity=exported.parity,
         entry=entry,
-        history=history,
+        history=candidates.history,
         importance=importances,
     )
 
