@@ -309,11 +309,16 @@ def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
     """What in the dbt project disagrees with the catalog, one sentence each (empty: agrees).
 
     dbt scores and monitors the models named in the var `scored_models` of `dbt_project.yml`,
-    with one Python model `models/predictions/<name>.py` and a `<name>_latest` view each.
+    with one Python model `models/predictions/<name>.py` and a `<name>_latest` view each, both
+    documented and tested in `models/predictions/_predictions__models.yml`.
     """
     problems: list[str] = []
     project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
     scored = (project.get("vars") or {}).get("scored_models") or {}
+    docs_path = project_dir / "models" / "predictions" / "_predictions__models.yml"
+    documented = {
+        m["name"] for m in (yaml.safe_load(docs_path.read_text()) or {}).get("models", [])
+    }
     for name, spec in MODELS.items():
         entry = scored.get(name)
         if entry is None:
@@ -336,6 +341,11 @@ def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
             path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
             if not path.exists():
                 problems.append(f"{name}: models/predictions/{path.name} is missing")
+            if f"{name}{suffix}" not in documented:
+                problems.append(
+                    f"{name}: {name}{suffix} is not documented in "
+                    "models/predictions/_predictions__models.yml"
+                )
     for name in sorted(set(scored) - set(MODELS)):
         problems.append(f"{name}: in the var scored_models of dbt_project.yml, not in the catalog")
     predictions = project_dir / "models" / "predictions"
