@@ -1,12 +1,12 @@
 """Feature and label marts: dbt on DuckDB against the Polars oracle, on synthetic data.
 
 For each size, the same raw Parquet files (order lines in the UCI layout and as many
-clickstream events in the Taobao layout, from `cartcast.generate`) go through
+clickstream events in the Taobao layout, from `cartcast.synthetic.generate`) go through
 
 - dbt: `dbt build --select +path:models/marts +path:models/quarantine
   --exclude test_type:data test_type:unit` into a fresh warehouse: the seed, staging,
   quarantine, intermediate and the five marts, no tests (the same work the oracle does);
-- the oracle: `cartcast.oracle.build_customer_marts` and `build_event_marts` in a child
+- the oracle: `cartcast.testing.oracle.build_customer_marts` and `build_event_marts` in a child
   process, with the five marts then written as Parquet, as dbt writes its marts.
 
 Each side runs in its own process tree; wall time is measured around it and peak memory is

@@ -11,7 +11,7 @@ here on 127.0.0.1 and a free port, stopped afterwards). Then, for random custome
 - over HTTP: the Feast feature server (`feast.feature_server.get_app`, uvicorn) in a
   subprocess, POST /get-online-features for one customer on a kept-alive connection;
 - scoring one customer in process, what `cartcast predict --customer ID --model churn_90d`
-  does after start-up: `scoring.online_score.predict_one` (the online features through
+  does after start-up: `scoring.online.predict_one` (the online features through
   cartcast's store, then the champion's ONNX file on a single-threaded ONNX Runtime session
   from `open_model`). The model is the churn_90d MLP of bench/scoring.py (preprocessing
   fitted on synthetic rows, one epoch, exported with `export_torch`), registered as champion

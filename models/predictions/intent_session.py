@@ -5,4 +5,5 @@ def model(dbt, session):
     features = dbt.ref("user_event_features")
     from scoring.batch import score_relations
 
-    return score_relations(session, "intent_session", {"user_event_features": features})
+    # the model is named by this file (dbt.this), the catalog says the rest
+    return score_relations(session, dbt.this.identifier, {"user_event_features": features})

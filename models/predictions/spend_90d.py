@@ -6,5 +6,6 @@ def model(dbt, session):
     sequences = dbt.ref("customer_sequences")
     from scoring.batch import score_relations
 
+    # the model is named by this file (dbt.this), the catalog says the rest
     marts = {"customer_features": features, "customer_sequences": sequences}
-    return score_relations(session, "spend_90d", marts)
+    return score_relations(session, dbt.this.identifier, marts)

@@ -1,4 +1,4 @@
-{#- The canonical order-line contract (see models/staging/_contract.md), one row per usable line. -#}
+{#- The canonical order-line contract (README.md, "The canonical contract"), one row per usable line. -#}
 with
 
 base as (
