@@ -3,7 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# GPU=1: ONNX Runtime's CUDA build (onnxruntime-gpu) in place of onnxruntime, see README, GPU.
+GPU ?= 0
+ORT_BUILD := $(if $(filter 1,$(GPU)),gpu,cpu)
+STAMP := $(VENV)/.installed-$(ORT_BUILD)
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
@@ -12,11 +15,19 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
 setup: $(STAMP)
 
-# Reinstall only when the dependency list changes, so repeated runs are fast.
+# Reinstall only when the dependency list changes (or GPU= changes), so repeated runs are fast.
+# onnxruntime and onnxruntime-gpu provide the same module and overwrite each other's files:
+# exactly one is installed, the other removed first.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip uninstall -q -y onnxruntime-gpu
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+ifeq ($(ORT_BUILD),gpu)
+	$(BIN)/python -m pip uninstall -q -y onnxruntime
+	$(BIN)/python -m pip install -q --disable-pip-version-check 'onnxruntime-gpu>=1.18'
+endif
 	touch $(STAMP)
 
 # The tests start a real redis-server (Debian package) on 127.0.0.1; install it if missing.

@@ -6,9 +6,10 @@ the dbt contract, as in bench/materialize.py: random values, 5% nulls, one snaps
 DuckDB file under a temporary folder as the table `marts.customer_features`.
 
 Model: made the way `cartcast train` makes one: preprocessing fitted on synthetic rows
-(`cartcast.training.preprocess.fit`), the churn_90d MLP (`cartcast.training.nets`, customer features only, no
-sequence) trained for one epoch on a synthetic label (speed does not depend on the weights),
-exported with `cartcast.training.export.export_torch` to one ONNX file, registered as the champion
+(`cartcast.training.preprocess.fit`), the churn_90d MLP (`cartcast.training.nets`, customer
+features only, no sequence) trained for one epoch on a synthetic label (speed does not depend
+on the weights), exported with `cartcast.training.export.export_torch` to one ONNX file,
+registered as the champion
 `churn_90d` in each warehouse's `ml.model_registry` (`cartcast.registry.versions.register`).
 
 Measured, in one run:

@@ -66,7 +66,8 @@ def from_entry(
             f"{path} holds model {metadata['model_name']!r}, not {entry.name!r}: the registry "
             "row points at the wrong file."
         )
-    session = open_session(data, device, threads)
+    # TensorRT engines are cached beside the file, built once per model version
+    session = open_session(data, device, threads, cache_dir=path.parent / "trt_cache")
     return ScoringModel(entry, parse_inputs(metadata), metadata, session)
 
 

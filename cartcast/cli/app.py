@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cartcast.cli import features, models, pipeline, report, serving
+from cartcast.cli import doctor, features, models, pipeline, report, serving
 from cartcast.cli.errors import CartcastGroup
 
 app = typer.Typer(cls=CartcastGroup, no_args_is_help=True, add_completion=False, help=__doc__)
@@ -17,6 +17,7 @@ for command in (
     pipeline.summary,
     pipeline.generate,
     pipeline.version,
+    doctor.doctor,
     serving.score,
     serving.predict,
 ):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from cartcast.catalog import ModelSpec
+from cartcast.errors import TrainingError
 from cartcast.training import preprocess as pp
 from cartcast.training.metrics import evaluate
 from cartcast.training.nets import CartcastNet, ScoreHead
@@ -27,6 +29,8 @@ class TorchConfig:
     dropout: float = 0.1
     use_sequence: bool = False
     seed: int = 0
+    # "auto" (CUDA when torch sees a GPU, else the CPU), "cpu" or "cuda"
+    device: str = "auto"
 
 
 @dataclass
@@ -83,15 +87,41 @@ def target_bounds(spec: ModelSpec, train: pd.DataFrame) -> tuple[float, float] |
     return float(low), float(high)
 
 
+# cuBLAS is deterministic on CUDA only with a fixed workspace (NVIDIA's documented setting);
+# it must be set before the first CUDA call, so it is set when this module loads.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def device(wanted: str = "auto") -> torch.device:
+    """The training device: `auto` is CUDA when torch sees a GPU, else the CPU;
+    `CARTCAST_TRAINING_DEVICE` overrides. `cuda` without a usable GPU stops, naming why."""
+    wanted = os.environ.get("CARTCAST_TRAINING_DEVICE", wanted).lower()
+    if wanted == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if wanted == "cpu":
+        return torch.device("cpu")
+    if wanted != "cuda":
+        raise TrainingError(f"Unknown training device {wanted!r}; use auto, cpu or cuda.")
+    if torch.version.cuda is None:
+        raise TrainingError(
+            f"Training device 'cuda' asked for, but torch {torch.__version__} is a CPU build: "
+            "install a CUDA build of torch (on Linux, `pip install torch==<version>` from PyPI)."
+        )
+    if not torch.cuda.is_available():
+        raise TrainingError(
+            "Training device 'cuda' asked for, but torch sees no GPU: no NVIDIA driver is "
+            "loaded, or CUDA_VISIBLE_DEVICES hides the devices."
+        )
+    return torch.device("cuda")
 
 
 @torch.no_grad()
@@ -116,7 +146,7 @@ def train_torch(
     """Fit for a fixed number of epochs (no early stopping on validation data: the validation
     split only reports). Returns the model on the CPU, in eval mode, and the history."""
     seed_everything(config.seed)
-    dev = device()
+    dev = device(config.device)
     net = CartcastNet(
         params, hidden=config.hidden, dropout=config.dropout, use_sequence=config.use_sequence
     )

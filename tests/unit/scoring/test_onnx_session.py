@@ -24,25 +24,76 @@ def available(monkeypatch: pytest.MonkeyPatch):
     return offer
 
 
-def test_auto_prefers_gpu_providers_in_order(available) -> None:
+def test_auto_is_cuda_then_cpu_and_never_tensorrt(available) -> None:
     available(CPU)
     assert onnx_session.choose_providers("auto") == (CPU,)
     available(CPU, CUDA, TRT)
-    assert onnx_session.choose_providers("auto") == (TRT, CUDA, CPU)
+    assert onnx_session.choose_providers("auto") == (CUDA, CPU)
 
 
 def test_a_named_device_keeps_the_cpu_for_nodes_it_cannot_run(available) -> None:
-    available(CPU, CUDA)
+    available(CPU, CUDA, TRT)
     assert onnx_session.choose_providers("cuda") == (CUDA, CPU)
+    assert onnx_session.choose_providers("tensorrt") == (TRT, CUDA, CPU)
     assert onnx_session.choose_providers("cpu") == (CPU,)
 
 
-def test_a_missing_device_is_refused_not_silently_replaced(available) -> None:
+def test_a_missing_device_is_refused_naming_the_package(available) -> None:
     available(CPU)
-    with pytest.raises(ScoringError, match="'cuda' asked for, but this onnxruntime has only"):
+    no_cuda = r"'cuda' asked for, but the installed onnxruntime has no CUDAExecutionProvider"
+    with pytest.raises(ScoringError, match=no_cuda + r" .*make setup GPU=1"):
         onnx_session.choose_providers("cuda")
+    with pytest.raises(ScoringError, match="install onnxruntime-gpu with TensorRT"):
+        onnx_session.choose_providers("tensorrt")
     with pytest.raises(ScoringError, match="Unknown scoring device 'gpu'"):
         onnx_session.choose_providers("gpu")
+
+
+def test_tensorrt_keeps_its_engines_beside_the_model(tmp_path) -> None:
+    options = onnx_session.provider_options((TRT, CUDA, CPU), tmp_path / "trt_cache")
+    trt, cuda, cpu = options
+    assert trt[0] == TRT and trt[1]["trt_engine_cache_enable"] is True
+    assert trt[1]["trt_engine_cache_path"] == str(tmp_path / "trt_cache")
+    assert (tmp_path / "trt_cache").is_dir() and (cuda, cpu) == (CUDA, CPU)
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_cuda_that_fails_to_start_falls_back_once_under_auto(available, caplog) -> None:
+    # this onnxruntime claims CUDA but has no GPU to start it on: the session runs on the CPU
+    available(CPU, CUDA)
+    onnx_session._SAID.clear()
+    with caplog.at_level("WARNING", logger="cartcast.scoring"):
+        first = onnx_session.open_session(_double_model(), "auto", threads=1)
+        again = onnx_session.open_session(_double_model(), "auto", threads=1)
+    assert first.provider == again.provider == CPU
+    assert first.requested == (CUDA, CPU)
+    warnings = [r.message for r in caplog.records if "did not start" in r.message]
+    assert len(warnings) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_cuda_asked_for_by_name_that_fails_to_start_stops_naming_the_cause(
+    available, monkeypatch
+) -> None:
+    available(CPU, CUDA)
+    monkeypatch.setattr(onnx_session, "nvidia_driver", lambda: None)
+    with pytest.raises(ScoringError, match="no NVIDIA driver is loaded"):
+        onnx_session.open_session(_double_model(), "cuda", threads=1)
+    monkeypatch.setattr(onnx_session, "nvidia_driver", lambda: "NVRM version: 570")
+    with pytest.raises(ScoringError, match="did not start: no GPU is visible"):
+        onnx_session.open_session(_double_model(), "cuda", threads=1)
+
+
+def test_string_lookups_are_reported_as_cpu_nodes() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.STRING, ["batch"])
+    y = helper.make_tensor_value_info("score", TensorProto.INT64, ["batch"])
+    node = helper.make_node(
+        "LabelEncoder", ["x"], ["score"], domain="ai.onnx.ml", name="country_codes",
+        keys_strings=["a"], values_int64s=[1], default_int64=0,
+    )  # fmt: skip
+    graph = helper.make_graph([node], "lookup", [x], [y])
+    model = helper.make_model(graph)
+    assert onnx_session.cpu_only_nodes(model) == ("LabelEncoder:country_codes",)
 
 
 def test_the_environment_overrides_the_argument(available, monkeypatch) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from cartcast.catalog import get_spec
+from cartcast.errors import TrainingError
 from cartcast.training import preprocess as pp
 from cartcast.training.fit import (
     TorchConfig,
+    device,
     make_inputs,
     predict,
     target,
@@ -65,3 +68,20 @@ def test_amount_targets_are_signed_log1p_and_bounded_by_training() -> None:
     low, high = target_bounds(SPEND, train)
     assert low == pytest.approx(np.quantile(z, 0.001)) and high == pytest.approx(np.log(101))
     assert target_bounds(CHURN, train.rename(columns={SPEND.label_column: "x"})) is None
+
+
+def test_the_training_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CARTCAST_TRAINING_DEVICE", raising=False)
+    assert device("cpu").type == "cpu"
+    assert device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(TrainingError, match="Unknown training device 'tpu'"):
+        device("tpu")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(TrainingError, match="is a CPU build: install a CUDA build of torch"):
+        device("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(TrainingError, match="torch sees no GPU"):
+        device("cuda")
+    monkeypatch.setenv("CARTCAST_TRAINING_DEVICE", "cpu")
+    assert device("cuda").type == "cpu"
