@@ -264,6 +264,16 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def is_upgrade(spec: ModelSpec, registered_service: str | None) -> bool:
+    """Whether a model registered on `registered_service` may move to the catalog's current
+    service: only from an earlier version of its own (`<name>_v<n>`, n lower)."""
+    prefix = f"{spec.name}_v"
+    if registered_service is None or not registered_service.startswith(prefix):
+        return False
+    number = registered_service.removeprefix(prefix)
+    return number.isdigit() and int(number) < spec.service_version
+
+
 def names() -> tuple[str, ...]:
     """Every model's name, in catalog order."""
     return tuple(MODELS)

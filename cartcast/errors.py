@@ -74,7 +74,15 @@ class TrainingSetError(CartcastError, ValueError):
     """The entity frame or the feature service cannot give a training set."""
 
 
-# --- training, registry, serving --------------------------------------------------------
+class StaleFeatures(FeatureStoreError):
+    """Online features older than their view's TTL at the caller's clock."""
+
+
+# --- pre-training, training, registry, serving --------------------------------------------
+
+
+class PretrainingError(CartcastError, RuntimeError):
+    """A pre-trained encoder cannot be loaded, trained or applied as asked."""
 
 
 class TrainingError(CartcastError, ValueError):

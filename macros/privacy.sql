@@ -1,13 +1,48 @@
 {#- The privacy option (var `cartcast_pseudonymize_ids`) and its salt (env CARTCAST_ID_SALT).
-    The salt is a secret: it comes from the environment, never from vars or files in the repo. -#}
+    The salt is a secret: it comes from the environment, never from vars or files in the repo
+    (the one exception, the demo's salt, is public on purpose and protects nothing). -#}
 
+{#- On when the var says so; with the var unset (null, the default), whatever the warehouse was
+    last built with (audit.id_mode), so that a plain `dbt build` after `cartcast demo`
+    rebuilds the demo's pseudonymized warehouse instead of stopping on id_mode_changed. -#}
 {% macro cartcast_pseudonymize_ids_enabled() -%}
-    {%- set value = var('cartcast_pseudonymize_ids', false) -%}
+    {%- set value = var('cartcast_pseudonymize_ids', none) -%}
+    {%- if value is none -%}
+        {{ return(cartcast_recorded_id_mode().startswith('pseudonymized')) }}
+    {%- endif -%}
     {{ return((value | string | lower) in ('true', '1', 'yes', 'on')) }}
 {%- endmacro %}
 
+{#- The id mode stored in audit.id_mode ('raw' when none is stored: a new warehouse). -#}
+{% macro cartcast_recorded_id_mode() -%}
+    {%- if not execute -%}
+        {{ return('raw') }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select count(*) from information_schema.tables "
+        ~ "where table_schema = 'audit' and table_name = 'id_mode'"
+    ) -%}
+    {%- if found.rows[0][0] == 0 -%}
+        {{ return('raw') }}
+    {%- endif -%}
+    {%- set stored = run_query("select mode from audit.id_mode") -%}
+    {{ return(stored.rows[0][0] if stored.rows | length > 0 else 'raw') }}
+{%- endmacro %}
+
+{#- How a salt appears in audit.id_mode: a fingerprint, never the salt. -#}
+{% macro cartcast_salt_fingerprint(salt) -%}
+    {{ return(local_md5('cartcast:' ~ salt)[:8]) }}
+{%- endmacro %}
+
+{#- The salt: CARTCAST_ID_SALT; unset, the public demo salt (var cartcast_demo_id_salt), but
+    only for a warehouse the demo built with it, which its recorded fingerprint tells. -#}
 {% macro cartcast_id_salt() -%}
     {%- set salt = env_var('CARTCAST_ID_SALT', '') -%}
+    {%- set demo = var('cartcast_demo_id_salt') -%}
+    {%- if not salt and execute and cartcast_recorded_id_mode()
+            == 'pseudonymized (salt ' ~ cartcast_salt_fingerprint(demo) ~ ')' -%}
+        {%- set salt = demo -%}
+    {%- endif -%}
     {%- if not salt -%}
         {{ exceptions.raise_compiler_error(
             "cartcast_pseudonymize_ids is on but the environment variable CARTCAST_ID_SALT is "
@@ -25,7 +60,7 @@
 {% macro cartcast_guard_id_mode() %}
     {%- if execute -%}
         {%- if cartcast_pseudonymize_ids_enabled() -%}
-            {%- set mode = 'pseudonymized (salt ' ~ local_md5('cartcast:' ~ cartcast_id_salt())[:8] ~ ')' -%}
+            {%- set mode = 'pseudonymized (salt ' ~ cartcast_salt_fingerprint(cartcast_id_salt()) ~ ')' -%}
         {%- else -%}
             {%- set mode = 'raw' -%}
         {%- endif -%}

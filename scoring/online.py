@@ -2,18 +2,22 @@
 
 The feed is built from Feast's reply directly (no Arrow or pandas round trip), with the same
 rules as the batch scorer: missing numbers are NaN, missing text "", sequences padded.
+Features older than their view's TTL at the caller's clock are refused (StaleFeatures), or
+with `allow_stale` scored and reported in `OnlineScore.stale`: Feast's online read itself
+returns the newest materialized row whatever its age.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from cartcast.catalog import get_spec
-from cartcast.features.online import online_features
+from cartcast.features.online import ViewFreshness, online_lookup
 from cartcast.warehouse.paths import Warehouse
 from scoring.model import ScoringModel, load
 from scoring.model_inputs import Input
@@ -27,6 +31,12 @@ class OnlineScore:
     entity: str
     score: float
     features: dict[str, Any]
+    freshness: tuple[ViewFreshness, ...] = field(default=())
+    now: datetime | None = None  # the clock the ages were measured against
+
+    @property
+    def stale(self) -> list[ViewFreshness]:
+        return [f for f in self.freshness if f.stale]
 
 
 def _value(wanted: Input, value: Any) -> np.ndarray:
@@ -50,16 +60,32 @@ def predict_one(
     model: ScoringModel,
     store,
     warehouse: Warehouse | None = None,
+    now: datetime | None = None,
+    allow_stale: bool = False,
 ) -> OnlineScore:
-    """The score of one entity now, from the online store (raises FeatureStoreError if it has
-    no online features)."""
+    """The score of one entity at `now` (default: the wall clock) from the online store.
+
+    Raises FeatureStoreError if it has no online features, and StaleFeatures if a view's row
+    is older than the view's TTL at `now`, unless `allow_stale` (then see `.stale`).
+    """
     spec = get_spec(model.name)
     lookup = {"customer": entity} if model.key == "customer_id" else {"user": entity}
-    features = online_features(
-        **lookup, service=spec.feature_service, warehouse=warehouse, store=store
+    found = online_lookup(
+        **lookup, service=spec.feature_service, warehouse=warehouse, store=store, now=now
     )
-    score = float(model.score(online_feed(model, features))[0])
-    return OnlineScore(model.name, model.version, model.key, entity, score, features)
+    if not allow_stale:
+        found.require_fresh()
+    score = float(model.score(online_feed(model, found.values))[0])
+    return OnlineScore(
+        model.name,
+        model.version,
+        model.key,
+        entity,
+        score,
+        found.values,
+        found.freshness,
+        found.now,
+    )
 
 
 def open_model(warehouse: Warehouse, name: str, version: int | None = None) -> ScoringModel:

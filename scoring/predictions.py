@@ -13,6 +13,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from cartcast.warehouse.faults import SCORING_BEFORE_COMMIT, fault_point
 from scoring.explain import REASONS_SQL
 
 SCHEMA = "predictions"
@@ -99,6 +100,8 @@ def replace(
             f"insert into {table(model)} by name "
             f"{ranked_sql(model, version, key, scored_at, stream, with_reasons)}"
         ).fetchone()
+        # crash tests kill here: rows deleted and inserted, nothing committed
+        fault_point(SCORING_BEFORE_COMMIT)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

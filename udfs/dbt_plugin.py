@@ -6,7 +6,9 @@ Named in profiles.yml (`plugins: - module: udfs.dbt_plugin`). It
 - creates the model registry table if missing, so models that read it (the `*_latest`
   prediction views) build before any model is trained;
 - registers the SQL functions of `udfs.predict` (`cartcast_predict`, ...). They exist only on
-  this connection: models that call them must be tables, not views.
+  this connection: models that call them must be tables, not views;
+- registers `cartcast_fault_point(name)`, which the models' post-hook calls only when a crash
+  test names that model (`cartcast.warehouse.faults`); otherwise it is never called.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
+from duckdb.sqltypes import BOOLEAN, VARCHAR
+
+from cartcast.warehouse.faults import fault_point
 
 
 def ensure_warehouse_folders(database_path: str, external_root: str) -> None:
@@ -36,3 +41,6 @@ class Plugin(BasePlugin):
 
         conn.execute(DDL)
         register(conn)
+        conn.create_function(
+            "cartcast_fault_point", fault_point, [VARCHAR], BOOLEAN, side_effects=True
+        )

@@ -48,3 +48,16 @@ def print_features(values: dict, indent: str = "") -> None:
     width = max(len(k) for k in values)
     for name, value in values.items():
         typer.echo(f"{indent}{name:<{width}}  {value}")
+
+
+def print_freshness(freshness, now: datetime, indent: str = "") -> None:
+    """Each feature view's event time, age at `now` and TTL (Feast serves stale rows too)."""
+    typer.echo(f"{indent}as seen at {now:%Y-%m-%d %H:%M:%S} UTC:")
+    for view in freshness:
+        typer.echo(f"{indent}  {view.describe()}")
+
+
+NOW_HELP = (
+    "The clock feature ages are measured against (ISO time; default: now). Set it to the "
+    "data's time to use historical data, e.g. the bundled data's 2011-12-10."
+)

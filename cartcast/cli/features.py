@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cartcast.cli.common import parse_time, print_features
+from cartcast.cli.common import NOW_HELP, parse_time, print_features, print_freshness
 
 features_app = typer.Typer(no_args_is_help=True, help="Feast: apply, materialize, look up.")
 
@@ -33,19 +33,49 @@ def features_materialize(
 
 @features_app.command("get")
 def features_get(
-    customer: str = typer.Option(None, help="Customer id."),
-    user: str = typer.Option(None, help="Clickstream user id."),
+    customer: str = typer.Option(None, help="Customer id (raw or the warehouse's key)."),
+    user: str = typer.Option(None, help="Clickstream user id (raw or the warehouse's key)."),
     service: str = typer.Option(
         None, help="Feature service (default: the first model's of that entity in the catalog)."
     ),
     online: str = typer.Option(None, help=ONLINE_HELP),
+    now: str = typer.Option(None, help=NOW_HELP),
 ) -> None:
-    """Print one customer's (or user's) online features."""
-    from cartcast.features.online import online_features
+    """Print one customer's (or user's) online features, and each feature view's event time
+    and age. In a warehouse built with pseudonymized ids a raw id is hashed first."""
+    from cartcast.features.online import online_lookup
+    from cartcast.warehouse.paths import Warehouse
+    from cartcast.warehouse.privacy import warehouse_key
 
     if (customer is None) == (user is None):
         raise typer.BadParameter("Give exactly one of --customer or --user.")
-    print_features(online_features(customer=customer, user=user, service=service, online=online))
+    warehouse = Warehouse.from_env()
+    key = warehouse_key(customer if customer is not None else user, warehouse)
+    found = online_lookup(
+        customer=key if customer is not None else None,
+        user=key if user is not None else None,
+        service=service,
+        online=online,
+        warehouse=warehouse,
+        now=parse_time(now),
+    )
+    print_features(found.values)
+    print_freshness(found.freshness, found.now)
+
+
+@features_app.command("key")
+def features_key(
+    customer: str = typer.Option(None, help="Raw customer id."),
+    user: str = typer.Option(None, help="Raw clickstream user id."),
+) -> None:
+    """Print the key the warehouse and Feast hold for a raw id (its salted hash when the
+    warehouse was built with pseudonymized ids, else the id), e.g. for the feature server."""
+    from cartcast.warehouse.paths import Warehouse
+    from cartcast.warehouse.privacy import warehouse_key
+
+    if (customer is None) == (user is None):
+        raise typer.BadParameter("Give exactly one of --customer or --user.")
+    typer.echo(warehouse_key(customer if customer is not None else user, Warehouse.from_env()))
 
 
 @features_app.command("serve")

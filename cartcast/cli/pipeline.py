@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import typer
 
 from cartcast import catalog
-from cartcast.cli.common import print_features
+from cartcast.cli.common import parse_time, print_features
 from cartcast.warehouse.dbt_runner import run_dbt
 from cartcast.warehouse.paths import Warehouse
+from cartcast.warehouse.privacy import PSEUDONYMIZED, demo_salt, recorded_id_mode
 
 # Used only by `cartcast demo` when CARTCAST_ID_SALT is unset: it is public, so it protects
-# nothing; it lets the demo run the privacy option on a fresh machine with no set-up.
-DEMO_ID_SALT = "cartcast-demo-salt-not-secret"
+# nothing; it lets the demo run the privacy option on a fresh machine with no set-up. dbt
+# knows it too (var cartcast_demo_id_salt), so a plain `dbt build` rebuilds a demo warehouse.
+DEMO_ID_SALT = demo_salt()
 
 
 def build(
@@ -42,20 +45,7 @@ def build(
 
 def _built_pseudonymized(warehouse: Warehouse) -> bool:
     """Whether the warehouse's ids were last built pseudonymized (audit.id_mode)."""
-    import duckdb
-
-    from cartcast.warehouse.connection import connect
-
-    if not warehouse.duckdb_path.exists():
-        return False
-    con = connect(warehouse, read_only=True)
-    try:
-        row = con.execute("select mode from audit.id_mode").fetchone()
-    except duckdb.CatalogException:
-        row = None
-    finally:
-        con.close()
-    return row is not None and row[0].startswith("pseudonymized")
+    return (recorded_id_mode(warehouse) or "").startswith(PSEUDONYMIZED)
 
 
 def _dbt(
@@ -67,15 +57,20 @@ def _dbt(
     run_dbt(args, warehouse, dbt_vars, echo=True, extra_env=extra_env)
 
 
-def demo() -> None:
+def demo(
+    quick: bool = typer.Option(
+        False, "--quick", help="Train each torch model for one epoch (a fast end-to-end check)."
+    ),
+) -> None:
     """The whole job on the configured data: dbt build, summary, Feast apply and materialize,
     one customer's online features, every model trained, compared and registered, the
     prediction and monitoring tables, the top customers and the HTML report."""
+    from cartcast.cli.common import print_freshness
     from cartcast.cli.models import train_and_report
     from cartcast.cli.report import report
     from cartcast.cli.serving import predict
     from cartcast.features import store as feature_store
-    from cartcast.features.online import online_features
+    from cartcast.features.online import online_lookup
     from cartcast.warehouse.connection import connect
 
     warehouse = Warehouse.from_env()
@@ -90,24 +85,41 @@ def demo() -> None:
     feature_store.apply(warehouse)
     feature_store.materialize(warehouse)
     con = connect(warehouse, read_only=True)
-    (customer,) = con.sql(
-        "select customer_id from marts.customer_features "
+    customer, data_end = con.sql(
+        "select customer_id, as_of from marts.customer_features "
         "order by as_of desc, orders_lifetime desc, customer_id limit 1"
     ).fetchone()
     con.close()
+    # The bundled data is history: its features are years old by the wall clock, and online
+    # reads measure their age. The demo looks at them as of the newest snapshot.
+    now = data_end.replace(tzinfo=UTC).isoformat()
     typer.echo(
-        f"\nOnline features of customer {customer} (cartcast features get --customer {customer}):"
+        f"\nOnline features of customer {customer} "
+        f"(cartcast features get --customer {customer} --now {now}):"
     )
-    values = online_features(customer=customer, warehouse=warehouse)
-    print_features(values, indent="  ")
-    typer.echo("\nTraining every model (cartcast train --all) ...")
-    train_and_report(list(catalog.names()), warehouse)
+    found = online_lookup(customer=customer, warehouse=warehouse, now=parse_time(now))
+    print_features(found.values, indent="  ")
+    print_freshness(found.freshness, found.now, indent="  ")
+    typer.echo(f"\nTraining every model (cartcast train --all{' --quick' if quick else ''}) ...")
+    train_and_report(list(catalog.names()), warehouse, quick=quick)
     typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
     _dbt(["build", "--full-refresh", "--select", "tag:scoring"], warehouse, dbt_vars, salt_env)
     showcase = catalog.default_model(catalog.CUSTOMER.key).name
     _print_top_customers(warehouse, showcase)
-    typer.echo(f"\nOnline score of customer {customer} (cartcast predict --customer {customer}):")
-    predict(customer=customer, user=None, model=showcase, version=None, show=False, raw_id=False)
+    typer.echo(
+        f"\nOnline score of customer {customer} "
+        f"(cartcast predict --customer {customer} --now {now}):"
+    )
+    predict(
+        customer=customer,
+        user=None,
+        model=showcase,
+        version=None,
+        show=False,
+        raw_id=False,
+        now=now,
+        allow_stale=False,
+    )
     typer.echo("\nWriting the report (cartcast report) ...")
     report(out=None, model=None)
 

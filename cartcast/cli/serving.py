@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from cartcast import catalog
-from cartcast.cli.common import check_models, model_help, one_or_all, parse_time, print_features
+from cartcast.cli.common import (
+    NOW_HELP,
+    check_models,
+    model_help,
+    one_or_all,
+    parse_time,
+    print_features,
+    print_freshness,
+)
 from cartcast.warehouse.paths import Warehouse
 
 
@@ -57,8 +65,8 @@ def score(
 
 
 def predict(
-    customer: str = typer.Option(None, help="Customer id."),
-    user: str = typer.Option(None, help="Clickstream user id."),
+    customer: str = typer.Option(None, help="Customer id (raw or the warehouse's key)."),
+    user: str = typer.Option(None, help="Clickstream user id (raw or the warehouse's key)."),
     model: str = typer.Option(
         None, help=f"{model_help()} Default: the entity's first model in the catalog."
     ),
@@ -67,13 +75,20 @@ def predict(
     raw_id: bool = typer.Option(
         False,
         "--raw-id",
-        help="The id is a raw one and the warehouse holds pseudonymized ids (the privacy "
-        "option): hash it with CARTCAST_ID_SALT first.",
+        help="Hash the id with CARTCAST_ID_SALT even if it looks like a key (a raw id is "
+        "hashed anyway when the warehouse holds pseudonymized ids).",
+    ),
+    now: str = typer.Option(None, help=NOW_HELP),
+    allow_stale: bool = typer.Option(
+        False,
+        "--allow-stale",
+        help="Score features older than their view's TTL, with a warning, instead of refusing.",
     ),
 ) -> None:
-    """Score one customer (or user) now, from the online store and the champion model."""
+    """Score one customer (or user) at --now, from the online store and the champion model.
+    Features older than their feature view's TTL at that time are refused."""
     from cartcast.features.store import get_store
-    from cartcast.warehouse.privacy import pseudonymize, salt_from_env
+    from cartcast.warehouse.privacy import pseudonymize, salt_from_env, warehouse_key
     from scoring.online import open_model, predict_one
 
     if (customer is None) == (user is None):
@@ -81,12 +96,21 @@ def predict(
     entity = customer or user
     key = catalog.CUSTOMER.key if customer is not None else catalog.USER.key
     model = check_models([model])[0] if model else catalog.default_model(key).name
-    if raw_id:
-        # the same salted hash staging computed, so the raw id finds its row
-        entity = pseudonymize(entity, salt_from_env())
     warehouse = Warehouse.from_env()
+    # the same salted hash staging computed, so the raw id finds its row
+    entity = pseudonymize(entity, salt_from_env()) if raw_id else warehouse_key(entity, warehouse)
     scorer = open_model(warehouse, model, version)
-    result = predict_one(entity, scorer, get_store(warehouse), warehouse)
+    result = predict_one(
+        entity,
+        scorer,
+        get_store(warehouse),
+        warehouse,
+        now=parse_time(now),
+        allow_stale=allow_stale,
+    )
+    for view in result.stale:
+        typer.secho(f"warning: stale features, {view.describe()}", fg=typer.colors.YELLOW)
     typer.echo(f"{result.model} v{result.version} {result.key}={result.entity}: {result.score:.6g}")
     if show:
         print_features(result.features, indent="  ")
+        print_freshness(result.freshness, result.now, indent="  ")

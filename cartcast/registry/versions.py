@@ -190,7 +190,11 @@ def register_on(
         f"select feature_service from {TABLE} where name = ? order by version desc limit 1",
         [name],
     ).fetchone()
-    if known is not None and known[0] != feature_service:
+    if (
+        known is not None
+        and known[0] != feature_service
+        and not newer_service(name, known[0], feature_service)
+    ):
         raise RegistryError(
             f"Feature service {feature_service!r} does not match the registered model "
             f"{name}, trained on {known[0]!r}."
@@ -223,6 +227,18 @@ def register_on(
         # training just ran this file in ONNX Runtime on real feature rows (torch parity)
         promote_on(con, name, version, verify=None)
     return get_on(con, name, version)
+
+
+def _service_number(name: str, service: str) -> int | None:
+    number = service.removeprefix(f"{name}_v")
+    return int(number) if service.startswith(f"{name}_v") and number.isdigit() else None
+
+
+def newer_service(name: str, known: str, new: str) -> bool:
+    """Whether `new` is a later version of the model's own feature service than `known`
+    (`<name>_v2` after `<name>_v1`): a model may move to new inputs, never to another's."""
+    old_number, new_number = _service_number(name, known), _service_number(name, new)
+    return old_number is not None and new_number is not None and new_number > old_number
 
 
 def _naive(values) -> list[datetime]:

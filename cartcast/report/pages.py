@@ -205,7 +205,8 @@ def importance_section(ev: ModelEvidence) -> str:
             f"How much validation {metric} drops when one feature's values are shuffled across "
             "rows, scored through the exported ONNX file; whiskers: spread over the shuffles. "
             "Near zero: the model does not rely on the feature. Importance is not causation: "
-            "correlated features share credit.",
+            "correlated features share credit. Shares that sum to 1 (a+b+c) are shuffled "
+            "together and shown once.",
         ),
         anchor="importance",
     )

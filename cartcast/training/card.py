@@ -125,7 +125,8 @@ def importance_section(rows: list[dict]) -> list[str]:
         "",
         f"Drop in validation {metric} when the feature's values are shuffled across rows, "
         "scored through the exported ONNX file (mean ± standard deviation of the shuffles). "
-        "About 0: the model does not rely on it.",
+        "About 0: the model does not rely on it. Shares that sum to 1 (`a+b+c`) are shuffled "
+        "together and listed once.",
         "",
         "| rank | feature | importance | std |",
         "|---|---|---|---|",

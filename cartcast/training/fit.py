@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import copy
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,9 +16,10 @@ from torch import nn
 
 from cartcast.catalog import ModelSpec
 from cartcast.errors import TrainingError
+from cartcast.pretraining.devices import torch_device as device
 from cartcast.training import preprocess as pp
 from cartcast.training.metrics import evaluate
-from cartcast.training.nets import CartcastNet, ScoreHead
+from cartcast.training.nets import CartcastNet, PretrainedSequence, ScoreHead
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class TorchConfig:
     seed: int = 0
     # "auto" (CUDA when torch sees a GPU, else the CPU), "cpu" or "cuda"
     device: str = "auto"
+    # the pre-trained behaviour encoder as the sequence part (cartcast.pretraining), frozen
+    # or fine-tuned at `encoder_learning_rate`; its vocabulary must be the params' products
+    pretrained: Any = None
+    freeze_encoder: bool = False
+    encoder_learning_rate: float = 3e-4
 
 
 @dataclass
@@ -56,6 +64,14 @@ class Inputs:
             return None if t is None else t.to(device)
 
         return Inputs(self.numeric.to(device), move(self.categories), move(self.products))
+
+
+def params_for_encoder(params: pp.PreprocessParams, pretrained) -> pp.PreprocessParams:
+    """The preprocessing with the pre-trained encoder's product vocabulary and length, so
+    product codes (in training and in the exported graph) are the encoder's."""
+    return dataclasses.replace(
+        params, products=list(pretrained.vocab), sequence_length=pretrained.config.length
+    )
 
 
 def make_inputs(
@@ -87,11 +103,6 @@ def target_bounds(spec: ModelSpec, train: pd.DataFrame) -> tuple[float, float] |
     return float(low), float(high)
 
 
-# cuBLAS is deterministic on CUDA only with a fixed workspace (NVIDIA's documented setting);
-# it must be set before the first CUDA call, so it is set when this module loads.
-os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -99,29 +110,6 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-
-
-def device(wanted: str = "auto") -> torch.device:
-    """The training device: `auto` is CUDA when torch sees a GPU, else the CPU;
-    `CARTCAST_TRAINING_DEVICE` overrides. `cuda` without a usable GPU stops, naming why."""
-    wanted = os.environ.get("CARTCAST_TRAINING_DEVICE", wanted).lower()
-    if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if wanted == "cpu":
-        return torch.device("cpu")
-    if wanted != "cuda":
-        raise TrainingError(f"Unknown training device {wanted!r}; use auto, cpu or cuda.")
-    if torch.version.cuda is None:
-        raise TrainingError(
-            f"Training device 'cuda' asked for, but torch {torch.__version__} is a CPU build: "
-            "install a CUDA build of torch (on Linux, `pip install torch==<version>` from PyPI)."
-        )
-    if not torch.cuda.is_available():
-        raise TrainingError(
-            "Training device 'cuda' asked for, but torch sees no GPU: no NVIDIA driver is "
-            "loaded, or CUDA_VISIBLE_DEVICES hides the devices."
-        )
-    return torch.device("cuda")
 
 
 @torch.no_grad()
@@ -147,8 +135,22 @@ def train_torch(
     split only reports). Returns the model on the CPU, in eval mode, and the history."""
     seed_everything(config.seed)
     dev = device(config.device)
+    sequence_module = None
+    if config.pretrained is not None:
+        if list(params.products) != list(config.pretrained.vocab):
+            raise TrainingError(
+                "The preprocessing's product vocabulary is not the pre-trained encoder's: fit "
+                "the candidate with `params_for_encoder`."
+            )
+        # a copy: every candidate and every run starts from the same pre-trained weights
+        encoder = copy.deepcopy(config.pretrained.encoder)
+        sequence_module = PretrainedSequence(encoder, frozen=config.freeze_encoder)
     net = CartcastNet(
-        params, hidden=config.hidden, dropout=config.dropout, use_sequence=config.use_sequence
+        params,
+        hidden=config.hidden,
+        dropout=config.dropout,
+        use_sequence=config.use_sequence,
+        sequence_module=sequence_module,
     )
     bounds = target_bounds(spec, train)
     head = ScoreHead(net, spec.task, bounds).to(dev)
@@ -157,9 +159,17 @@ def train_torch(
     y_train = torch.tensor(target(spec, train), dtype=torch.float32)
     y_valid = valid[spec.label_column].to_numpy(dtype=np.float64)
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if spec.task == "binary" else nn.HuberLoss()
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    encoder_ids = (
+        {id(p) for p in sequence_module.parameters()} if sequence_module is not None else set()
     )
+    head_parameters = [p for p in net.parameters() if id(p) not in encoder_ids]
+    groups = [{"params": head_parameters, "lr": config.learning_rate}]
+    if sequence_module is not None and not config.freeze_encoder:
+        # the pre-trained weights move slowly, or the head's early noise erases them
+        groups.append(
+            {"params": list(sequence_module.parameters()), "lr": config.encoder_learning_rate}
+        )
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     for epoch in range(1, config.epochs + 1):

@@ -20,6 +20,21 @@ from cartcast.catalog import LOWER_IS_BETTER
 from cartcast.training.metrics import evaluate
 
 REPEATS = 3
+# Inputs that are parts of one whole: a customer's shares of orders by time of day sum to 1
+# (all 0 with no completed order). Shuffled one at a time, each share lands beside the other
+# shares of another customer, giving rows that sum to anything but 1, which the model never
+# saw; and credit is split between parts that say the same thing (a high morning share is a
+# low afternoon and evening one). So the parts are shuffled together, as one input, and
+# reported once under this name. A group applies only when the rows really sum to 1 or 0.
+COMPOSITIONS: dict[str, tuple[str, ...]] = {
+    "share_orders_morning+afternoon+evening": (
+        "share_orders_morning",
+        "share_orders_afternoon",
+        "share_orders_evening",
+    ),
+}
+# float32 shares rounded to 6 decimals in the mart
+_SUM_TOLERANCE = 1e-4
 # Enough rows for a stable metric (the shuffled and unshuffled scores are paired, so their
 # difference is steadier than the metric); more only costs time: every input is scored
 # REPEATS times (about 15 s for the 28 inputs of purchase_30d on 2 cores).
@@ -70,14 +85,43 @@ def permutation_importance(
 
     base = score(feed)
     found: list[tuple[str, float, float]] = []
-    for name in [i.name for i in session.get_inputs()]:
+    for name, members in permutation_units([i.name for i in session.get_inputs()], feed):
         drops = []
         for _ in range(repeats):
             order = rng.permutation(len(y))
-            drops.append(base - score({**feed, name: feed[name][order]}))
+            shuffled = {member: feed[member][order] for member in members}
+            drops.append(base - score({**feed, **shuffled}))
         found.append((name, float(np.mean(drops)), float(np.std(drops))))
     found.sort(key=lambda row: (-row[1], row[0]))
     return [
         Importance(name, mean, std, metric, rank)
         for rank, (name, mean, std) in enumerate(found, start=1)
     ]
+
+
+def is_composition(feed: dict[str, np.ndarray], members: tuple[str, ...]) -> bool:
+    """Whether every row's values of `members` sum to 1, or are all 0 (missing counts as 0)."""
+    if not all(m in feed for m in members):
+        return False
+    total = np.sum([np.nan_to_num(feed[m].astype(np.float64)) for m in members], axis=0)
+    return bool(np.all((np.abs(total - 1) <= _SUM_TOLERANCE) | (np.abs(total) <= _SUM_TOLERANCE)))
+
+
+def permutation_units(
+    inputs: list[str], feed: dict[str, np.ndarray]
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(reported name, inputs shuffled together) in input order; a composition takes the
+    place of its first member."""
+    grouped = {
+        name: members
+        for name, members in COMPOSITIONS.items()
+        if set(members) <= set(inputs) and is_composition(feed, members)
+    }
+    owner = {member: name for name, members in grouped.items() for member in members}
+    units: list[tuple[str, tuple[str, ...]]] = []
+    for name in inputs:
+        if name not in owner:
+            units.append((name, (name,)))
+        elif name == grouped[owner[name]][0]:
+            units.append((owner[name], grouped[owner[name]]))
+    return units

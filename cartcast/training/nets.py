@@ -8,6 +8,7 @@ import math
 import torch
 from torch import nn
 
+from cartcast.pretraining.encoder import BehaviourEncoder
 from cartcast.training.preprocess import PAD, PreprocessParams, TabularPreprocessor
 
 
@@ -66,6 +67,29 @@ class SequenceEncoder(nn.Module):
         return (h * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
+class PretrainedSequence(nn.Module):
+    """The pre-trained behaviour encoder as the sequence part of a network: the customer's
+    vector at their newest purchase. Frozen, it is a fixed feature extractor (its dropout off
+    even while the head trains); unfrozen, it is fine-tuned with the head."""
+
+    def __init__(self, encoder: BehaviourEncoder, frozen: bool) -> None:
+        super().__init__()
+        self.encoder, self.frozen = encoder, frozen
+        self.dim = encoder.dim
+        if frozen:
+            for parameter in self.encoder.parameters():
+                parameter.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> PretrainedSequence:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, products: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode_recent(products)
+
+
 class CartcastNet(nn.Module):
     """Raw numeric features (+ category codes, + product codes) -> one raw output per row
     (a logit for binary tasks, a signed-log1p amount for regression)."""
@@ -78,17 +102,21 @@ class CartcastNet(nn.Module):
         category_dim: int = 4,
         use_sequence: bool = False,
         sequence_dim: int = 16,
+        sequence_module: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.preprocess = TabularPreprocessor(params)
         self.category_embeddings = nn.ModuleList(
             nn.Embedding(len(vocab) + 1, category_dim) for vocab in params.categories.values()
         )
-        self.sequence = (
-            SequenceEncoder(len(params.products) + 2, params.sequence_length, sequence_dim)
-            if use_sequence
-            else None
-        )
+        if sequence_module is not None:
+            self.sequence, sequence_dim, use_sequence = sequence_module, sequence_module.dim, True
+        elif use_sequence:
+            self.sequence = SequenceEncoder(
+                len(params.products) + 2, params.sequence_length, sequence_dim
+            )
+        else:
+            self.sequence = None
         width = params.n_tabular + category_dim * len(self.category_embeddings)
         width += sequence_dim if use_sequence else 0
         layers: list[nn.Module] = []

@@ -20,8 +20,8 @@ from torch import nn
 
 from cartcast.catalog import ModelSpec
 from cartcast.errors import TrainingError
+from cartcast.pretraining.encoder import OOV, PAD
 
-PAD, OOV = 0, 1
 MIN_CATEGORY_COUNT = 20
 MIN_PRODUCT_COUNT = 20
 MAX_PRODUCTS = 4000

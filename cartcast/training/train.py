@@ -13,15 +13,22 @@ import onnx
 import pandas as pd
 import torch
 
-from cartcast.catalog import LOWER_IS_BETTER, ModelSpec, get_spec
+from cartcast.catalog import LOWER_IS_BETTER, ModelSpec, get_spec, is_upgrade
 from cartcast.errors import TrainingError
+from cartcast.pretraining.pretrain import PretrainConfig, Pretrained, pretrained_for
 from cartcast.registry import versions as registry
 from cartcast.training import baselines, card, export
 from cartcast.training import importance as imp
 from cartcast.training import preprocess as pp
 from cartcast.training.dataset import Split, describe_split, load_frame, time_split
 from cartcast.training.evidence import store_evidence
-from cartcast.training.fit import TorchConfig, make_inputs, predict, train_torch
+from cartcast.training.fit import (
+    TorchConfig,
+    make_inputs,
+    params_for_encoder,
+    predict,
+    train_torch,
+)
 from cartcast.training.metrics import evaluate
 from cartcast.warehouse.paths import Warehouse
 
@@ -36,6 +43,10 @@ class TrainOptions:
     epochs: int | None = None
     feature_service: str | None = None
     quick: bool = False
+    # candidates on the behaviour encoder pre-trained before the cut-off (models with a
+    # product sequence); its epochs (default 4, quick 1)
+    pretrained: bool = True
+    pretrain_epochs: int | None = None
 
 
 @dataclass
@@ -55,9 +66,17 @@ class TrainResult:
     importance: list[imp.Importance] = field(default_factory=list)
 
 
-def torch_configs(spec: ModelSpec, options: TrainOptions) -> dict[str, TorchConfig]:
+FROZEN = "torch pretrained encoder (frozen)+mlp"
+FINE_TUNED = "torch pretrained encoder (fine-tuned)+mlp"
+
+
+def torch_configs(
+    spec: ModelSpec, options: TrainOptions, pretrained: Pretrained | None = None
+) -> dict[str, TorchConfig]:
     """The torch candidates of a model. Few epochs: the data is small and weekly snapshots of
-    one customer are near copies, so more epochs mostly memorise."""
+    one customer are near copies, so more epochs mostly memorise. With a pre-trained encoder,
+    two more: its customer vector as frozen features of the MLP, and the encoder fine-tuned
+    with the MLP head."""
     epochs = options.epochs or (1 if options.quick else 3)
     configs = {"torch mlp": TorchConfig(epochs=epochs, seed=options.seed, dropout=0.2)}
     if spec.sequence:
@@ -68,7 +87,28 @@ def torch_configs(spec: ModelSpec, options: TrainOptions) -> dict[str, TorchConf
             use_sequence=True,
             weight_decay=1e-3,
         )
+    if spec.sequence and pretrained is not None:
+        epochs = options.epochs or (1 if options.quick else 2)
+        common = dict(epochs=epochs, seed=options.seed, dropout=0.2, use_sequence=True)
+        configs[FROZEN] = TorchConfig(**common, pretrained=pretrained, freeze_encoder=True)
+        configs[FINE_TUNED] = TorchConfig(**common, pretrained=pretrained, weight_decay=1e-3)
     return configs
+
+
+def pretrain_encoder(
+    prepared: Prepared,
+    warehouse: Warehouse,
+    options: TrainOptions,
+    echo: Callable[[str], None] = print,
+) -> Pretrained | None:
+    """The behaviour encoder pre-trained on every purchase before this run's cut-off (kept
+    and reused across models and runs with the same cut-off and seed), for models with a
+    product sequence."""
+    if not (options.pretrained and prepared.spec.sequence):
+        return None
+    epochs = options.pretrain_epochs or (1 if options.quick else PretrainConfig().epochs)
+    config = PretrainConfig(seed=options.seed, epochs=epochs)
+    return pretrained_for(warehouse, prepared.split.cutoff, config, echo)
 
 
 @dataclass(frozen=True)
@@ -98,6 +138,13 @@ class Candidates:
     history: dict[str, list[dict[str, float]]]
     linear: baselines.Baseline
     trees: baselines.Baseline
+    # the preprocessing of candidates that differ from the run's (the pre-trained encoder's
+    # product vocabulary)
+    params: dict[str, pp.PreprocessParams] = field(default_factory=dict)
+    default_params: pp.PreprocessParams | None = None
+
+    def params_for(self, candidate: str) -> pp.PreprocessParams:
+        return self.params.get(candidate, self.default_params)
 
     @property
     def torch_exportable(self) -> dict[str, tuple[torch.nn.Module, TorchConfig]]:
@@ -126,10 +173,15 @@ class Exported:
     parity: float
     # the graph that serves the sequence input (explanations and importance feed it)
     serves_sequence: bool
+    # the preprocessing inside the exported graph
+    params: pp.PreprocessParams
 
 
 def check_service(spec: ModelSpec, registered: str | None, options: TrainOptions) -> None:
     service = options.feature_service or spec.feature_service
+    if registered and registered != service and is_upgrade(spec, registered):
+        # the catalog moved the model to a new version of its inputs: new versions use it
+        registered = service
     if service != spec.feature_service or (registered and registered != service):
         expected = registered or spec.feature_service
         raise TrainingError(
@@ -159,6 +211,7 @@ def fit_candidates(
     prepared: Prepared,
     options: TrainOptions,
     progress: Callable[[str, int, int, float, float], None] | None = None,
+    pretrained: Pretrained | None = None,
 ) -> Candidates:
     """The torch candidates and the baselines, each scored on the validation rows."""
     spec, split, params = prepared.spec, prepared.split, prepared.params
@@ -167,7 +220,11 @@ def fit_candidates(
     scores: dict[str, np.ndarray] = {}
     heads: dict[str, tuple[torch.nn.Module, TorchConfig]] = {}
     history: dict[str, list[dict[str, float]]] = {}
-    for label, config in torch_configs(spec, options).items():
+    own_params: dict[str, pp.PreprocessParams] = {}
+    for label, config in torch_configs(spec, options, pretrained).items():
+        params = prepared.params
+        if config.pretrained is not None:
+            params = own_params[label] = params_for_encoder(prepared.params, config.pretrained)
 
         def on_epoch(epoch: int, loss: float, metric: float, label=label, config=config) -> None:
             if progress is not None:
@@ -179,6 +236,7 @@ def fit_candidates(
         metrics[label] = evaluate(spec.task, y_valid, scores[label])
         heads[label] = (head, config)
 
+    params = prepared.params
     fitted = [
         baselines.fit_linear(spec, params, split.train),
         baselines.fit_boosted_trees(spec, params, split.train, options.seed),
@@ -189,7 +247,14 @@ def fit_candidates(
         metrics[baseline.name] = evaluate(spec.task, y_valid, scores[baseline.name])
     by_family = {b.family: b for b in fitted}
     return Candidates(
-        metrics, scores, heads, history, by_family["linear"], by_family["boosted_trees"]
+        metrics,
+        scores,
+        heads,
+        history,
+        by_family["linear"],
+        by_family["boosted_trees"],
+        own_params,
+        prepared.params,
     )
 
 
@@ -218,7 +283,7 @@ def export_and_verify(
     The best torch-exportable candidate is exported even when the trees win, so the torch
     path's parity is proven on every run and its file is kept beside the champion.
     """
-    spec, split, params = prepared.spec, prepared.split, prepared.params
+    spec, split = prepared.spec, prepared.split
     trees = candidates.trees
     torch_exportable = candidates.torch_exportable
     champion = choice.champion
@@ -228,9 +293,11 @@ def export_and_verify(
     else:
         exported_by_torch = _best(spec, candidates.metrics, [*candidates.heads])
     head, config = torch_exportable[exported_by_torch]
+    # the torch candidate's own preprocessing (a pre-trained encoder brings its vocabulary)
+    params = candidates.params_for(exported_by_torch)
     inputs = export.input_signature(spec, params, config.use_sequence)
     if champion == trees.name:
-        inputs = export.input_signature(spec, params, sequence=False)
+        inputs = export.input_signature(spec, prepared.params, sequence=False)
     metadata = {
         "model_name": spec.name,
         "version": str(prepared.version),
@@ -261,6 +328,8 @@ def export_and_verify(
         )
     if champion == trees.name:
         family = "boosted_trees"
+        params = prepared.params
+        metadata["preprocessing"] = params.to_json()
         champion_model = export.export_trees(
             trees, spec, params, {**metadata, "family": family, "candidate": champion}
         )
@@ -273,7 +342,7 @@ def export_and_verify(
         gap = np.abs(export.run_onnx(path, feed) - trees.predict(parity_rows)).max()
         echo(f"boosted-tree ONNX vs scikit-learn on validation rows: max abs difference {gap:.2e}")
     serves_sequence = config.use_sequence and champion != trees.name
-    return Exported(path, family, inputs, parity, serves_sequence)
+    return Exported(path, family, inputs, parity, serves_sequence, params)
 
 
 def record_evidence(
@@ -288,7 +357,7 @@ def record_evidence(
     return store_evidence(
         prepared.spec,
         prepared.split,
-        prepared.params,
+        exported.params,
         warehouse,
         prepared.version,
         exported.path,
@@ -357,7 +426,8 @@ def train_model(
     options = options or TrainOptions()
     prepared = prepare(spec, warehouse, options, store, frame)
     echo(prepared.summary)
-    candidates = fit_candidates(prepared, options, progress)
+    pretrained = pretrain_encoder(prepared, warehouse, options, echo)
+    candidates = fit_candidates(prepared, options, progress, pretrained)
     choice = choose_champion(spec, candidates)
     folder = registry.model_dir(warehouse, spec.name, prepared.version)
     exported = export_and_verify(prepared, candidates, choice, folder, options, echo)

@@ -3,6 +3,8 @@
   taken from the table that holds those rows (raw rows straight from the source), so the
   test on this model catches a row lost or doubled anywhere in staging.
 -#}
+{{ config(post_hook="{{ cartcast_check_quarantine_share() }}") }}
+
 with
 
 raw_online_retail as (

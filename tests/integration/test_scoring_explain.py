@@ -25,17 +25,18 @@ def real_feed(warehouse: Warehouse, name: str, rows: int = 300):
     return model, feed(table, model.inputs)
 
 
+def top_three(reasons: list[list[dict]]) -> list[frozenset[str]]:
+    return [frozenset(r["feature"] for r in row) for row in reasons]
+
+
 @pytest.mark.parametrize("name", SCORED_MODELS)
-def test_contributions_add_up_to_score_minus_baseline(
-    scored_warehouse: Warehouse, name: str
-) -> None:
+def test_top_three_reasons_agree_across_seeds(scored_warehouse: Warehouse, name: str) -> None:
+    """Reasons are a property of the row, not of the random orders that estimated them."""
     model, inputs = real_feed(scored_warehouse, name)
-    contributions, base = explainer(model).contributions(inputs)
-    scores = model.score(inputs)
-    scale = 1.0 if model.task == "binary" else np.maximum(1.0, np.abs(scores))
-    assert (np.abs(contributions.sum(axis=1) - (scores - base)) / scale).max() < 1e-5
-    # The scores differ from the baseline's, so something is credited.
-    assert np.abs(contributions).sum() > 0
+    first = top_three(explainer(model, seed=0).reasons(inputs).to_pylist())
+    second = top_three(explainer(model, seed=1).reasons(inputs).to_pylist())
+    agree = np.mean([a == b for a, b in zip(first, second, strict=True)])
+    assert agree >= 0.95, f"{name}: top three reasons agree on {agree:.1%} of rows"
 
 
 def test_an_input_at_its_baseline_value_gets_nothing(scored_warehouse: Warehouse) -> None:

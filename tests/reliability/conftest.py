@@ -69,3 +69,16 @@ def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
         train_model(name, warehouse, TrainOptions(quick=True), store=store, echo=lambda _: None)
     dbt(["build", "--select", "tag:scoring"], warehouse, source_vars)
     return warehouse, source_vars
+
+
+@pytest.fixture(scope="session")
+def demo_project(raw_paths, tmp_path_factory: pytest.TempPathFactory):
+    """A project copy whose bundled data is a real slice, after `cartcast demo --quick` ran
+    in it as on a fresh clone. Returns the copy and the demo's output."""
+    from tests.reliability.demo_project import copy_project, run_demo, write_bundled_slice
+
+    project = copy_project(tmp_path_factory.mktemp("demo") / "project")
+    write_bundled_slice(raw_paths, project)
+    done = run_demo(project)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return project, done.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from cartcast.warehouse.dbt_runner import dbt_command, dbt_env, run_dbt
+from cartcast.warehouse.faults import FAULT_ENV, FAULT_LOG_ENV
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 from tests.conftest import FIXED_NOW, online_retail_var, taobao_var
 
@@ -143,38 +145,51 @@ def copy_warehouse(source: Warehouse, root: Path) -> Warehouse:
     return Warehouse.under(root)
 
 
-def kill_dbt_when(
-    args: list[str], warehouse: Warehouse, source_vars: dict, started: Callable[[str], bool]
+def dbt_killed_at(
+    point: str, args: list[str], warehouse: Warehouse, source_vars: dict, log: Path
 ) -> str:
-    """Run `dbt <args>` and SIGKILL it as soon as a line of its output satisfies `started`
-    (dbt prints `START` when a model begins). Returns the line it was killed at."""
-    child = subprocess.Popen(
+    """Run `dbt <args>` with the fault point `point` armed (CARTCAST_FAULT_POINT): the shipped
+    post-hook kills dbt there, after that model's write and before its commit. Returns the
+    fault log's line, the proof that the kill happened at that point."""
+    env = dbt_env(warehouse, warehouse.duckdb_path.parent, SALT_ENV)
+    env |= {FAULT_ENV: point, FAULT_LOG_ENV: str(log)}
+    done = subprocess.run(
         dbt_command(args, dbt_vars(source_vars)),
         cwd=PROJECT_DIR,
-        env=dbt_env(warehouse, warehouse.duckdb_path.parent, SALT_ENV),
+        env=env,
         text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        capture_output=True,
     )
-    assert child.stdout is not None
-    seen = []
-    for line in child.stdout:
-        seen.append(line)
-        if started(line):
-            os.killpg(child.pid, signal.SIGKILL)
-            break
-    child.stdout.close()
-    code = child.wait()
-    if code != -signal.SIGKILL:
-        raise AssertionError(f"dbt was not killed (exit {code}):\n{''.join(seen[-20:])}")
-    return seen[-1].strip()
+    if done.returncode != -signal.SIGKILL:
+        raise AssertionError(f"dbt was not killed (exit {done.returncode}):\n{done.stdout[-3000:]}")
+    return fault_log_line(log, point)
 
 
-def run_python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def fault_log_line(log: Path, point: str) -> str:
+    """The fault log's one line for `point`; fails when the point was never reached."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    assert len(lines) == 1 and lines[0].startswith(f"{point} pid="), lines
+    return lines[0]
+
+
+def model_wrote_before(work_dir: Path, model: str) -> bool:
+    """Whether dbt's debug log shows a statement of `model` writing its relation (create,
+    insert, delete or copy) before the kill: the kill was mid-write, not before it began."""
+    log = (work_dir / "logs" / "dbt.log").read_text(errors="replace")
+    node = f"model.cartcast.{model}"
+    write = re.compile(r"^\s*(create|insert|delete|copy|merge)\b", re.IGNORECASE | re.MULTILINE)
+    for block in log.split(f"On {node}: ")[1:]:
+        if write.search(block[:2000]):
+            return True
+    return False
+
+
+def run_python(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR), **(env or {})},
     )

@@ -64,15 +64,27 @@ def test_predict_finds_a_customer_by_raw_id(pipeline, monkeypatch: pytest.Monkey
     # the slice holds every 24th customer: find a raw id whose pseudonym the warehouse holds
     raw = next(str(n) for n in range(12000, 18300, 24) if pseudonymize(str(n), SALT) in keys)
     hashed = pseudonymize(raw, SALT)
+    ((end,),) = fetch(warehouse, "select max(as_of) from marts.customer_features")
+    at = ["--now", end.isoformat()]
     runner = CliRunner()
-    by_raw = runner.invoke(app, ["predict", "--customer", raw, "--raw-id"])
-    by_key = runner.invoke(app, ["predict", "--customer", hashed])
+    by_raw = runner.invoke(app, ["predict", "--customer", raw, "--raw-id", *at])
+    by_key = runner.invoke(app, ["predict", "--customer", hashed, *at])
     assert by_raw.exit_code == 0, by_raw.output
     assert f"customer_id={hashed}:" in by_raw.output
     assert by_raw.output == by_key.output
     assert re.search(r": \d", by_raw.output)
-    # a raw id given as a key is not in a pseudonymized warehouse
-    assert runner.invoke(app, ["predict", "--customer", raw]).exit_code != 0
+    # the warehouse records that its ids are hashed: the raw id alone finds the customer
+    assert runner.invoke(app, ["predict", "--customer", raw, *at]).output == by_key.output
+    key = runner.invoke(app, ["features", "key", "--customer", raw])
+    assert key.exit_code == 0 and key.output.strip() == hashed
+    # a salt that is not the warehouse's is refused, not used to look up nothing
+    monkeypatch.setenv("CARTCAST_ID_SALT", "another-salt")
+    wrong = runner.invoke(app, ["predict", "--customer", raw, *at])
+    assert wrong.exit_code == 1 and "not the salt this warehouse was built with" in wrong.output
     monkeypatch.delenv("CARTCAST_ID_SALT")
-    no_salt = runner.invoke(app, ["predict", "--customer", raw, "--raw-id"])
+    no_salt = runner.invoke(app, ["predict", "--customer", raw, "--raw-id", *at])
     assert no_salt.exit_code == 1 and "CARTCAST_ID_SALT" in no_salt.output
+    unknown = runner.invoke(app, ["features", "get", "--customer", raw])
+    assert unknown.exit_code == 1 and "set the environment variable CARTCAST_ID_SALT" in (
+        unknown.output
+    )

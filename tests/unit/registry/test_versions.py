@@ -130,3 +130,17 @@ def test_models_commands(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 0 and "v1 is the champion" in result.output
     result = runner.invoke(app, ["models", "promote", "churn_90d", "7"])
     assert result.exit_code == 1 and "No model churn_90d v7" in result.output
+
+
+def test_a_model_may_move_to_a_later_version_of_its_own_feature_service(
+    warehouse: Warehouse,
+) -> None:
+    add(warehouse, 1, service="churn_90d_v1")
+    moved = add(warehouse, 2, service="churn_90d_v2")
+    assert moved.feature_service == "churn_90d_v2"
+    with pytest.raises(RegistryError, match="does not match"):
+        add(warehouse, 3, service="churn_90d_v1")  # never back
+    with pytest.raises(RegistryError, match="does not match"):
+        add(warehouse, 3, service="spend_90d_v3")  # never another model's
+    assert registry.newer_service("churn_90d", "churn_90d_v1", "churn_90d_v10")
+    assert not registry.newer_service("churn_90d", "churn_90d_v2", "churn_90d_vx")
