@@ -18,12 +18,14 @@ setup: $(STAMP)
 # Reinstall only when the dependency list changes (or GPU= changes), so repeated runs are fast.
 # onnxruntime and onnxruntime-gpu provide the same module and overwrite each other's files:
 # exactly one is installed, the other removed first.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/encoders.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip uninstall -q -y onnxruntime-gpu
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+	  -r requirements/encoders.txt
 ifeq ($(ORT_BUILD),gpu)
 	$(BIN)/python -m pip uninstall -q -y onnxruntime
 	$(BIN)/python -m pip install -q --disable-pip-version-check 'onnxruntime-gpu>=1.18'

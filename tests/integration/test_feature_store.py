@@ -25,6 +25,7 @@ from cartcast.features.training_set import TrainingSetError, build_training_set,
 from cartcast.testing.local_redis import free_port
 from cartcast.warehouse.dbt_contract import mart_columns
 from cartcast.warehouse.paths import Warehouse
+from tests.support.warehouse_queries import fetch
 
 FEATURE_MARTS = {
     "customer_features": "customer_id",
@@ -250,3 +251,13 @@ def test_feature_server_answers_over_http(materialized: Warehouse) -> None:
     in_process = online_features(customer="12347", service="churn_90d_v1", warehouse=materialized)
     for name, value in in_process.items():
         assert over_http[name] == value, name
+    # equal, and equal to the warehouse's newest row of the customer: not two empty answers
+    ((orders, recency, country),) = fetch(
+        materialized,
+        "select orders_lifetime, recency_days, country from marts.customer_features "
+        "where customer_id = '12347' order by as_of desc limit 1",
+    )
+    assert (over_http["orders_lifetime"], over_http["recency_days"]) == (orders, recency)
+    assert over_http["country"] == country and orders > 0
+    second = {name: r["values"][1] for name, r in zip(names, answer["results"], strict=True)}
+    assert second["customer_id"] == "12348" and second["orders_lifetime"] is not None

@@ -10,17 +10,14 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from cartcast.cli.app import app
 from cartcast.features import store as feature_store
-from cartcast.registry import versions as registry
 from cartcast.report import charts
 from cartcast.report.pages import write_reports
-from cartcast.training import validation_scores
 from cartcast.training.train import TrainOptions, train_model
 from cartcast.warehouse.paths import Warehouse
 from scoring import promotion
@@ -63,72 +60,26 @@ def trained(report_warehouse: Warehouse) -> dict[str, int]:
     return versions
 
 
+MONITORING_TABLES = ("score_distribution", "feature_drift", "realized_performance")
+
+
 @pytest.fixture(scope="module")
-def monitored(
-    report_warehouse: Warehouse, trained: dict[str, int], tmp_path_factory: pytest.TempPathFactory
-) -> Warehouse:
-    """A copy of the warehouse with monitoring tables in the agreed schemas, filled from the
-    validation scores (as if those snapshots had been scored), for both models."""
-    root = tmp_path_factory.mktemp("monitored")
-    copy = Warehouse.under(root)
-    shutil.copy(report_warehouse.duckdb_path, copy.duckdb_path)
-    con = duckdb.connect(str(copy.duckdb_path))
-    # made-up monitoring rows in place of any a build left in the copy
-    con.execute("drop schema if exists monitoring cascade")
-    con.execute("create schema monitoring")
-    for name, version in trained.items():
-        entry = registry.get(report_warehouse, name, version)
-        scores = validation_scores.read(entry.path.parent / validation_scores.FILE)
-        champion = entry.metrics["champion"]
-        frame = monitoring_frames(name, version, scores, champion)
-        for table, rows in frame.items():
-            con.register("rows", rows)
-            exists = con.execute(
-                "select 1 from information_schema.tables where table_schema = 'monitoring' "
-                "and table_name = ?",
-                [table],
-            ).fetchone()
-            verb = "insert into" if exists else "create table"
-            con.execute(f"{verb} monitoring.{table} {'' if exists else 'as'} select * from rows")
-            con.unregister("rows")
-    con.close()
-    return copy
-
-
-def monitoring_frames(
-    name: str, version: int, scores: pd.DataFrame, champion: str
-) -> dict[str, pd.DataFrame]:
-    dist, drift, realized = [], [], []
-    for i, (as_of, rows) in enumerate(scores.groupby("as_of")):
-        s = rows[champion].to_numpy()
-        y = rows["label"].to_numpy()
-        when = pd.Timestamp(as_of).tz_convert(None)
-        dist.append(
-            (name, version, when, len(s), s.mean(), s.std(), s.min(),
-             *np.quantile(s, [0.1, 0.5, 0.9]), s.max())
-        )  # fmt: skip
-        for j, feature in enumerate(("recency_days", "orders_90d", "spend_90d")):
-            psi = 0.02 * (j + 1) * (i + 1)
-            level = "stable" if psi < 0.1 else "moderate" if psi < 0.25 else "major"
-            drift.append((name, version, when, feature, psi, len(s), level))
-        from sklearn.metrics import roc_auc_score
-
-        auc = roc_auc_score(y, s) if len(set(y)) == 2 and set(y) <= {0, 1} else None
-        err = np.abs(y - s)
-        realized.append(
-            (name, version, when, len(s), int((y > 0).sum()), auc, s.mean(), y.mean(),
-             float(np.mean((y - s) ** 2)), err.mean(), float(np.sqrt(np.mean(err**2))))
-        )  # fmt: skip
-    return {
-        "score_distribution": pd.DataFrame(dist, columns=[
-            "model_name", "model_version", "as_of", "rows", "mean_score", "stddev_score",
-            "min_score", "p10", "p50", "p90", "max_score"]),
-        "feature_drift": pd.DataFrame(drift, columns=[
-            "model_name", "model_version", "as_of", "feature", "psi", "rows", "drift_level"]),
-        "realized_performance": pd.DataFrame(realized, columns=[
-            "model_name", "model_version", "as_of", "rows", "positives", "roc_auc",
-            "mean_score", "observed_rate", "brier", "mae", "rmse"]),
-    }  # fmt: skip
+def monitored(scored_warehouse: Warehouse) -> Warehouse:
+    """The warehouse every model was trained in and `dbt build --select tag:scoring` scored:
+    the report reads the monitoring tables dbt wrote (read-only), not rows made for it."""
+    con = duckdb.connect(str(scored_warehouse.duckdb_path), read_only=True)
+    try:
+        for table in MONITORING_TABLES:
+            models = {
+                name
+                for (name,) in con.execute(
+                    f"select distinct model_name from monitoring.{table}"
+                ).fetchall()
+            }
+            assert {"churn_90d", "spend_90d"} <= models, (table, models)
+    finally:
+        con.close()
+    return scored_warehouse
 
 
 def chromium() -> str:
@@ -190,7 +141,7 @@ def test_report_without_monitoring(report_warehouse: Warehouse, trained, tmp_pat
     assert 'href="churn_90d.html"' in overview
 
 
-def test_report_renders_in_chromium(monitored: Warehouse, trained, tmp_path: Path) -> None:
+def test_report_renders_in_chromium(monitored: Warehouse, tmp_path: Path) -> None:
     paths = write_reports(monitored, tmp_path / "reports", ["churn_90d", "spend_90d"])
     overview, churn, spend = paths
     assert NOT_SCORED not in churn.read_text()
@@ -222,7 +173,7 @@ def test_blank_page_fails_the_checks(tmp_path: Path) -> None:
     assert not has_charts(screenshot(page, tmp_path / "broken.png"))
 
 
-def test_report_command(monitored: Warehouse, trained, tmp_path, monkeypatch) -> None:
+def test_report_command(monitored: Warehouse, tmp_path, monkeypatch) -> None:
     for key, value in monitored.env().items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "cli"

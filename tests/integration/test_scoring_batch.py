@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
@@ -19,6 +19,7 @@ import udfs
 from cartcast.errors import RegistryError, ScoringError
 from cartcast.features import store as feature_store
 from cartcast.registry.versions import DDL
+from cartcast.warehouse.faults import FAULT_ENV, FAULT_LOG_ENV, SCORING_BEFORE_COMMIT
 from cartcast.warehouse.paths import Warehouse
 from scoring import predictions
 from scoring.batch import score, score_relations, score_stream
@@ -142,8 +143,10 @@ def test_batch_udf_and_online_scores_agree(scored_warehouse: Warehouse) -> None:
 
     scorer = open_model(scored_warehouse, model)
     store = feature_store.get_store(scored_warehouse)
+    # online features are judged fresh against the snapshot's own time
+    now = as_of.replace(tzinfo=UTC)
     for customer in sorted(batch)[:5]:
-        online = predict_one(customer, scorer, store, scored_warehouse)
+        online = predict_one(customer, scorer, store, scored_warehouse, now=now)
         assert online.score == pytest.approx(batch[customer], abs=1e-6)
 
 
@@ -156,47 +159,43 @@ def test_rescoring_replaces_rows(scored_warehouse: Warehouse) -> None:
     assert table_digest(scored_warehouse, model) == before
 
 
-KILL_DURING_WRITE = textwrap.dedent(
+SCORE_ALL = textwrap.dedent(
     """
-    import os, signal, sys
+    import sys
     from pathlib import Path
     from cartcast.warehouse.paths import Warehouse
-    from scoring import batch, predictions
+    from scoring import batch
     from scoring.feature_source import AsOf
 
-    def delete_then_die(con, model, version, key, scored_at, scores, as_ofs):
-        con.execute(predictions.ddl(model, key))
-        con.execute("begin transaction")
-        con.execute(f"delete from {predictions.table(model)} where model_version = ?", [version])
-        con.register("half", scores.read_next_batch())
-        con.execute(f"insert into {predictions.table(model)} by name "
-                    f"{predictions.ranked_sql(model, version, key, scored_at, 'half')}")
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    predictions.replace = delete_then_die
-    warehouse = Warehouse(Path(sys.argv[1]), Path(sys.argv[2]))
-    batch.score(warehouse, "spend_90d", AsOf())
+    batch.score(Warehouse(Path(sys.argv[1]), Path(sys.argv[2])), sys.argv[3], AsOf())
     """
 )
 
 
-def test_a_kill_mid_write_keeps_the_previous_predictions(scored_warehouse: Warehouse) -> None:
+def test_a_kill_mid_write_keeps_the_previous_predictions(
+    scored_warehouse: Warehouse, tmp_path
+) -> None:
+    """The shipped `predictions.replace` killed at its fault point (rows deleted and
+    inserted, not committed): the table keeps every row's checksum; a rerun completes."""
     model = "spend_90d"
     before = table_digest(scored_warehouse, model)
     assert before[0] > 0
+    log = tmp_path / "faults.log"
     killed = subprocess.run(
         [
             sys.executable,
             "-c",
-            KILL_DURING_WRITE,
+            SCORE_ALL,
             str(scored_warehouse.duckdb_path),
             str(scored_warehouse.parquet_dir),
+            model,
         ],
         capture_output=True,
         text=True,
-        env={**os.environ},
+        env={**os.environ, FAULT_ENV: SCORING_BEFORE_COMMIT, FAULT_LOG_ENV: str(log)},
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert log.read_text().startswith(SCORING_BEFORE_COMMIT)
     assert table_digest(scored_warehouse, model) == before
     rerun = score(scored_warehouse, model)
     assert rerun.rows > 0

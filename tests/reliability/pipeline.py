@@ -15,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -173,15 +172,16 @@ def fault_log_line(log: Path, point: str) -> str:
 
 
 def model_wrote_before(work_dir: Path, model: str) -> bool:
-    """Whether dbt's debug log shows a statement of `model` writing its relation (create,
-    insert, delete or copy) before the kill: the kill was mid-write, not before it began."""
+    """Whether dbt's debug log shows a statement of `model` that writes (create, insert,
+    delete, copy) and that DuckDB finished ("SQL status: OK"), and no commit of it: the kill
+    came mid-write, not before the model began writing nor after it was done."""
     log = (work_dir / "logs" / "dbt.log").read_text(errors="replace")
     node = f"model.cartcast.{model}"
-    write = re.compile(r"^\s*(create|insert|delete|copy|merge)\b", re.IGNORECASE | re.MULTILINE)
-    for block in log.split(f"On {node}: ")[1:]:
-        if write.search(block[:2000]):
-            return True
-    return False
+    write = re.compile(r"^\s*(create|insert|delete|copy)\b", re.IGNORECASE | re.MULTILINE)
+    blocks = log.split(f"On {node}: ")[1:]
+    committed = any(block.startswith("COMMIT") for block in blocks)
+    finished_write = any(write.search(b) and "SQL status: OK" in b for b in blocks)
+    return finished_write and not committed
 
 
 def run_python(

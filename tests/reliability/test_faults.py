@@ -8,7 +8,6 @@ rerun completes with exactly the uninterrupted result.
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import textwrap
@@ -19,6 +18,7 @@ import pytest
 
 from cartcast.features import store as feature_store
 from cartcast.features.online import online_features
+from cartcast.warehouse.faults import FAULT_ENV, FAULT_LOG_ENV, SCORING_BEFORE_COMMIT
 from cartcast.warehouse.paths import Warehouse
 from tests.conftest import BUILD_ONLY
 from tests.reliability.pipeline import (
@@ -26,7 +26,9 @@ from tests.reliability.pipeline import (
     PIPELINE_SCHEMAS,
     copy_warehouse,
     dbt,
-    kill_dbt_when,
+    dbt_killed_at,
+    fault_log_line,
+    model_wrote_before,
     online_rows,
     run_python,
     table_checksums,
@@ -89,22 +91,28 @@ def dbt_states(raw_paths, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 # the incremental snapshot model (a merge into an existing table), and a feature mart that
-# dbt writes as Parquet and a view over it
+# dbt writes as Parquet and a view over it: each killed by its own post-hook fault point,
+# after its write and before its commit
 KILL_POINTS = {
-    "incremental snapshot model": r"START .*model intermediate\.int_customer_snapshot_features ",
-    "Parquet feature mart": r"START .*model marts\.customer_features ",
+    "incremental snapshot model": "int_customer_snapshot_features",
+    "Parquet feature mart": "customer_features",
 }
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_kill_mid_dbt_build_leaves_each_table_before_or_after(dbt_states, point: str) -> None:
-    work = copy_warehouse(dbt_states["pristine"], dbt_states["root"] / f"killed_{hash(point)}")
-    pattern = re.compile(KILL_POINTS[point])
-    line = kill_dbt_when(
-        list(BUILD_ONLY), work, dbt_states["after_vars"], lambda text: bool(pattern.search(text))
+    model = KILL_POINTS[point]
+    work = copy_warehouse(dbt_states["pristine"], dbt_states["root"] / f"killed_{model}")
+    dbt_killed_at(
+        f"dbt:{model}",
+        list(BUILD_ONLY),
+        work,
+        dbt_states["after_vars"],
+        work.duckdb_path.parent / "faults.log",
     )
     TALLY.add("faults injected")
-    assert "START" in line
+    TALLY.add("fault points hit in shipped code")
+    assert model_wrote_before(work.duckdb_path.parent, model), f"{model} was not mid-write"
     state = table_checksums(work, BUILD_SCHEMAS)  # the warehouse opens
     _check_before_or_after(state, dbt_states["before"], dbt_states["after"], f"dbt ({point})")
     dbt(list(BUILD_ONLY), work, dbt_states["after_vars"])
@@ -210,27 +218,13 @@ def test_a_kill_mid_materialize_leaves_the_online_store_before_or_after(
 
 # ---- scoring --------------------------------------------------------------------------
 
-KILL_SCORING_WRITE = textwrap.dedent(
+SCORE = textwrap.dedent(
     """
-    import os, signal, sys
+    import sys
     from pathlib import Path
     from cartcast.warehouse.paths import Warehouse
-    from scoring import batch, predictions
+    from scoring import batch
 
-    def write_then_die(con, model, version, key, scored_at, scores, as_ofs):
-        con.execute(predictions.ddl(model, key))
-        con.register("scores_stream", scores)
-        con.execute("begin transaction")
-        con.execute(f"delete from {predictions.table(model)} where model_version = ?", [version])
-        con.execute(
-            f"insert into {predictions.table(model)} by name "
-            + predictions.ranked_sql(
-                model, version, key, scored_at, "scores_stream", "reasons" in scores.schema.names
-            )
-        )
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    predictions.replace = write_then_die
     batch.score(Warehouse(Path(sys.argv[1]), Path(sys.argv[2])), sys.argv[3])
     """
 )
@@ -265,14 +259,17 @@ def scoring_states(pipeline, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_a_kill_mid_dbt_scoring_leaves_each_table_before_or_after(scoring_states) -> None:
     work = copy_warehouse(scoring_states["pristine"], scoring_states["root"] / "killed_dbt")
-    pattern = re.compile(r"START .*model predictions\.churn_90d ")
-    kill_dbt_when(
+    model = "churn_90d"
+    dbt_killed_at(
+        f"dbt:{model}",
         ["build", "--select", "tag:scoring"],
         work,
         scoring_states["source_vars"],
-        lambda text: bool(pattern.search(text)),
+        work.duckdb_path.parent / "faults.log",
     )
     TALLY.add("faults injected")
+    TALLY.add("fault points hit in shipped code")
+    assert model_wrote_before(work.duckdb_path.parent, model), f"{model} was not mid-write"
     state = table_checksums(work, PIPELINE_SCHEMAS)
     _check_before_or_after(state, scoring_states["before"], scoring_states["after"], "dbt scoring")
     dbt(["build", "--select", "tag:scoring"], work, scoring_states["source_vars"])
@@ -280,18 +277,31 @@ def test_a_kill_mid_dbt_scoring_leaves_each_table_before_or_after(scoring_states
 
 
 def test_a_kill_mid_scoring_write_keeps_the_previous_predictions(scoring_states) -> None:
-    """`cartcast score` killed after its delete and insert, before the commit."""
-    work = copy_warehouse(scoring_states["pristine"], scoring_states["root"] / "killed_batch")
+    """`cartcast score` killed by the fault point inside `predictions.replace`, after its
+    delete and insert, before the commit; the rerun equals an uninterrupted run, table by
+    table (checksums of every row, not counts)."""
     model = "purchase_30d"
-    killed = run_python(KILL_SCORING_WRITE, str(work.duckdb_path), str(work.parquet_dir), model)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    TALLY.add("faults injected")
-    state = table_checksums(work, PIPELINE_SCHEMAS)
-    assert state == scoring_states["before"]
-    from scoring.batch import score
+    root = scoring_states["root"]
+    uninterrupted = copy_warehouse(scoring_states["pristine"], root / "scored_batch")
+    done = run_python(SCORE, str(uninterrupted.duckdb_path), str(uninterrupted.parquet_dir), model)
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = table_checksums(uninterrupted, PIPELINE_SCHEMAS)
+    assert after != scoring_states["before"]
 
-    assert score(work, model).rows > 0
-    rescored = table_checksums(work, PIPELINE_SCHEMAS)
-    table = f"predictions.{model}"
-    # batch scoring fills the missing snapshot too: same rows as dbt's uninterrupted run
-    assert rescored[table][0] == scoring_states["after"][table][0]
+    work = copy_warehouse(scoring_states["pristine"], root / "killed_batch")
+    log = root / "killed_batch.faults.log"
+    killed = run_python(
+        SCORE,
+        str(work.duckdb_path),
+        str(work.parquet_dir),
+        model,
+        env={FAULT_ENV: SCORING_BEFORE_COMMIT, FAULT_LOG_ENV: str(log)},
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    fault_log_line(log, SCORING_BEFORE_COMMIT)
+    TALLY.add("faults injected")
+    TALLY.add("fault points hit in shipped code")
+    assert table_checksums(work, PIPELINE_SCHEMAS) == scoring_states["before"]
+    rerun = run_python(SCORE, str(work.duckdb_path), str(work.parquet_dir), model)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    _rerun_matches(table_checksums(work, PIPELINE_SCHEMAS), after, "cartcast score")

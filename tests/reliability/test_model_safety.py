@@ -6,6 +6,7 @@ and `dbt build --select tag:scoring`."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,11 +27,12 @@ MODEL = "churn_90d"
 WINDOW = ("2011-01-03T00:00:00+00:00", "2011-04-18T00:00:00+00:00")
 
 
-@pytest.fixture(scope="module")
-def served(pipeline, tmp_path_factory: pytest.TempPathFactory) -> tuple[Warehouse, dict]:
-    """A copy of the pipeline's warehouse, so broken versions stay out of the other tests."""
+@pytest.fixture()
+def served(pipeline, tmp_path: Path) -> tuple[Warehouse, dict]:
+    """A copy of the pipeline's warehouse for each test: every test makes the versions it
+    needs, so none depends on another having run before it (or at all)."""
     warehouse, source_vars = pipeline
-    return copy_warehouse(warehouse, tmp_path_factory.mktemp("rel_models") / "wh"), source_vars
+    return copy_warehouse(warehouse, tmp_path / "wh"), source_vars
 
 
 def _with_inputs(
@@ -136,16 +138,22 @@ def _env(monkeypatch: pytest.MonkeyPatch, warehouse: Warehouse) -> None:
         monkeypatch.setenv(key, value)
 
 
+def _register_broken(warehouse: Warehouse, make, after) -> registry.Entry:
+    champion = registry.champion(warehouse, MODEL)
+    entry = _register(warehouse, make(champion.path.read_bytes()))
+    assert entry.status == "candidate"
+    if after is not None:
+        after(entry)
+    return entry
+
+
 @pytest.mark.parametrize(("case", "make", "after", "says"), CASES, ids=[c[0] for c in CASES])
 def test_a_broken_version_is_refused_and_the_champion_keeps_serving(
     served, monkeypatch: pytest.MonkeyPatch, case: str, make, after, says: str | None
 ) -> None:
     warehouse, _ = served
     champion = registry.champion(warehouse, MODEL)
-    entry = _register(warehouse, make(champion.path.read_bytes()))
-    assert entry.status == "candidate"
-    if after is not None:
-        after(entry)
+    entry = _register_broken(warehouse, make, after)
     with pytest.raises(RegistryError) as refused:
         promotion.promote(warehouse, MODEL, entry.version)
     message = str(refused.value)
@@ -169,18 +177,24 @@ def test_a_broken_version_is_refused_and_the_champion_keeps_serving(
 def test_models_check_names_the_broken_versions(served, monkeypatch: pytest.MonkeyPatch) -> None:
     warehouse, _ = served
     _env(monkeypatch, warehouse)
-    frame = registry.list_models(warehouse, MODEL)
-    broken = len(frame) - 1  # every version but the champion was made broken above
-    assert broken == len(CASES)
+    healthy = CliRunner().invoke(app, ["models", "check", MODEL])
+    assert healthy.exit_code == 0 and "BROKEN" not in healthy.output, healthy.output
+    broken = [_register_broken(warehouse, make, after) for _, make, after, _ in CASES]
     result = CliRunner().invoke(app, ["models", "check", MODEL])
     assert result.exit_code == 1
-    assert result.output.count("BROKEN") == broken
+    assert result.output.count("BROKEN") == len(CASES)
+    for entry in broken:
+        assert re.search(rf"{MODEL}\s+{entry.version}\s+candidate\s+BROKEN: ", result.output)
     assert "champion  ok" in result.output
 
 
 def test_dbt_scoring_runs_with_the_champion_after_the_refusals(served) -> None:
     warehouse, source_vars = served
     champion = registry.champion(warehouse, MODEL)
+    for _, make, after, _ in CASES:
+        entry = _register_broken(warehouse, make, after)
+        with pytest.raises(RegistryError):
+            promotion.promote(warehouse, MODEL, entry.version)
     dbt(["build", "--select", "tag:scoring"], warehouse, source_vars)
     versions = fetch(warehouse, f"select distinct model_version from predictions.{MODEL}")
     assert versions == [(champion.version,)]

@@ -1,9 +1,11 @@
 """Reasons against known answers: exact Shapley values of small real ONNX models.
 
-For a linear score w.x + b the Shapley value of input i against the baseline is
-w_i (x_i - baseline_i); for x1 * x2 it is (x1 - b1)(x2 + b2) / 2 for x1 (and symmetrically).
-One antithetic pair of orders must give both exactly; a single random order gives neither
-for the product, so these checks fail if the pairing or the crediting breaks.
+Contributions are Shapley values before the model's output link (the logit of a probability,
+the signed log1p of an amount), scaled per row so they sum to score - baseline score. Before
+the link, a linear model's value for input i is w_i (x_i - baseline_i), whatever the order;
+for x1 * x2 it is (x1 - b1)(x2 + b2) / 2 for x1 (and symmetrically), which one antithetic
+pair of orders gives exactly and a single random order does not. These checks fail if the
+link, the pairing, the crediting or the scaling breaks.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ class OnnxFile:
     inputs: tuple[Input, ...]
     metadata: dict[str, str]
     session: ort.InferenceSession
+    task: str
 
     def score(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         (out,) = self.session.run(["score"], feed)
         return np.asarray(out, dtype=np.float64)
 
 
-def _model(tmp_path: Path, nodes, initializers) -> OnnxFile:
+def _model(tmp_path: Path, nodes, initializers, task: str) -> OnnxFile:
     graph = helper.make_graph(
         nodes,
         "explain_case",
@@ -57,27 +60,47 @@ def _model(tmp_path: Path, nodes, initializers) -> OnnxFile:
         tuple(Input(n, "float32") for n in NAMES),
         {"preprocessing": preprocessing},
         ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]),
+        task,
     )
 
 
-def linear(tmp_path: Path) -> OnnxFile:
+def logistic(tmp_path: Path) -> OnnxFile:
+    """score = sigmoid(w.x + b): linear before its link."""
     nodes = [helper.make_node("Mul", [n, f"w{i}"], [f"t{i}"]) for i, n in enumerate(NAMES)]
-    nodes.append(helper.make_node("Sum", [f"t{i}" for i in range(len(NAMES))] + ["b"], ["score"]))
+    nodes.append(helper.make_node("Sum", [f"t{i}" for i in range(len(NAMES))] + ["b"], ["z"]))
+    nodes.append(helper.make_node("Sigmoid", ["z"], ["score"]))
     weights = [
         helper.make_tensor(f"w{i}", TensorProto.FLOAT, [], [w]) for i, w in enumerate(WEIGHTS)
     ]
-    return _model(
-        tmp_path, nodes, [*weights, helper.make_tensor("b", TensorProto.FLOAT, [], [0.5])]
-    )
+    bias = helper.make_tensor("b", TensorProto.FLOAT, [], [0.5])
+    return _model(tmp_path, nodes, [*weights, bias], "binary")
 
 
 def product(tmp_path: Path) -> OnnxFile:
-    """score = orders_90d * tenure_days + recency_days (an interaction and a main effect)."""
+    """An amount: z = orders_90d * tenure_days / 1000 + recency_days / 100, then signed expm1
+    (an interaction and a main effect before the link)."""
+    scale = [
+        helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in (("k", 1e-3), ("r", 1e-2))
+    ]
     nodes = [
         helper.make_node("Mul", [NAMES[1], NAMES[3]], ["p"]),
-        helper.make_node("Add", ["p", NAMES[0]], ["score"]),
+        helper.make_node("Mul", ["p", "k"], ["pk"]),
+        helper.make_node("Mul", [NAMES[0], "r"], ["rr"]),
+        helper.make_node("Add", ["pk", "rr"], ["z"]),
+        helper.make_node("Abs", ["z"], ["az"]),
+        helper.make_node("Exp", ["az"], ["ez"]),
+        helper.make_node("Sign", ["z"], ["sz"]),
+        helper.make_node("Sub", ["ez", "one"], ["em"]),
+        helper.make_node("Mul", ["sz", "em"], ["score"]),
     ]
-    return _model(tmp_path, nodes, [])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    return _model(tmp_path, nodes, [*scale, one], "regression")
+
+
+def _in_score_units(model: OnnxFile, feed, link_values: np.ndarray) -> np.ndarray:
+    """Link-space values scaled so each row sums to score - baseline score."""
+    change = model.score(feed) - model.score(baseline_feed(model))[0]
+    return link_values * (change / link_values.sum(axis=1))[:, None]
 
 
 def rows(n: int = 64) -> dict[str, np.ndarray]:
@@ -91,37 +114,43 @@ def rows(n: int = 64) -> dict[str, np.ndarray]:
 
 
 def test_linear_contributions_are_the_closed_form(tmp_path: Path) -> None:
-    model = linear(tmp_path)
+    model = logistic(tmp_path)
     feed = rows()
     contributions, base = explainer(model, pairs=1, seed=5).contributions(feed)
-    expected = np.stack(
+    before_link = np.stack(
         [
             w * (feed[n].astype(np.float64) - m)
             for n, m, w in zip(NAMES, MEDIANS, WEIGHTS, strict=True)
         ],
         axis=1,
     )
-    np.testing.assert_allclose(contributions, expected, atol=2e-4)
-    assert base[0] == pytest.approx(
-        0.5 + sum(w * m for w, m in zip(WEIGHTS, MEDIANS, strict=True)), abs=1e-4
+    np.testing.assert_allclose(
+        contributions, _in_score_units(model, feed, before_link), rtol=1e-3, atol=1e-6
     )
+    logit = 0.5 + sum(w * m for w, m in zip(WEIGHTS, MEDIANS, strict=True))
+    assert base[0] == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-6)
+    np.testing.assert_allclose(contributions.sum(axis=1), model.score(feed) - base, atol=1e-6)
+    # exact, so no seed changes anything
+    again, _ = explainer(model, pairs=1, seed=6).contributions(feed)
+    np.testing.assert_array_equal(contributions, again)
 
 
 def test_one_antithetic_pair_is_exact_for_a_pairwise_interaction(tmp_path: Path) -> None:
     model = product(tmp_path)
-    feed = {k: v.astype(np.float64) for k, v in rows().items()}
+    f32 = rows()
+    feed = {k: v.astype(np.float64) for k, v in f32.items()}
     x1, x2, b1, b2 = feed[NAMES[1]], feed[NAMES[3]], MEDIANS[1], MEDIANS[3]
-    expected = np.zeros((len(x1), len(NAMES)))
-    expected[:, 0] = feed[NAMES[0]] - MEDIANS[0]
-    expected[:, 1] = (x1 - b1) * (x2 + b2) / 2
-    expected[:, 3] = (x2 - b2) * (x1 + b1) / 2
-    f32 = {k: v.astype(np.float32) for k, v in feed.items()}
+    before_link = np.zeros((len(x1), len(NAMES)))
+    before_link[:, 0] = (feed[NAMES[0]] - MEDIANS[0]) / 100
+    before_link[:, 1] = (x1 - b1) * (x2 + b2) / 2 / 1000
+    before_link[:, 3] = (x2 - b2) * (x1 + b1) / 2 / 1000
+    expected = _in_score_units(model, f32, before_link)
     for seed in range(4):
         contributions, _ = explainer(model, pairs=1, seed=seed).contributions(f32)
-        np.testing.assert_allclose(contributions, expected, rtol=1e-5, atol=1e-2)
+        np.testing.assert_allclose(contributions, expected, rtol=2e-3, atol=1e-4)
     # a single unpaired order credits the whole interaction to whichever input comes last
     one = Explainer(model, baseline_feed(model), antithetic_orders(len(NAMES), 1, 0)[:1])
-    assert np.abs(one.contributions(f32)[0] - expected).max() > 1.0
+    assert np.abs(one.contributions(f32)[0] - expected).max() > 0.1
 
 
 def test_orders_come_in_reversed_pairs_and_are_permutations() -> None:

@@ -88,3 +88,38 @@ def test_boosted_trees_export(spec) -> None:
     expected = trees.predict(rows)
     assert (np.abs(got - expected) / np.maximum(1, np.abs(expected))).max() <= 1e-4
     assert read_metadata(model)["family"] == "boosted_trees"
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_a_pretrained_encoder_candidate_exports_with_parity(purchase_data, frozen: bool) -> None:
+    """The encoder inside the graph: raw product ids in (unknown ones and padding included),
+    the same scores as torch."""
+    from datetime import datetime
+
+    from cartcast.pretraining.encoder import BehaviourEncoder
+    from cartcast.pretraining.pretrain import PretrainConfig, Pretrained
+    from cartcast.training.fit import params_for_encoder
+
+    params, train, rows = purchase_data
+    vocab = [f"P{i}" for i in range(25)] + ["TEXT-ONLY"]
+    torch.manual_seed(1)
+    text = torch.randn(len(vocab) + 2, 384)
+    encoder = BehaviourEncoder(25, text, length=params.sequence_length, dim=16)
+    config = PretrainConfig(length=params.sequence_length, dim=16)
+    pretrained = Pretrained(encoder.eval(), vocab, 25, datetime(2011, 8, 1), config)
+    own = params_for_encoder(params, pretrained)
+    torch_config = TorchConfig(
+        epochs=1, use_sequence=True, pretrained=pretrained, freeze_encoder=frozen
+    )
+    head, _ = train_torch(PURCHASE, own, train, rows, torch_config)
+    if frozen:  # the frozen encoder is the pre-trained one, untouched by fitting the head
+        torch.testing.assert_close(
+            head.net.sequence.encoder.id_embed.weight, encoder.id_embed.weight
+        )
+    else:
+        assert not torch.equal(head.net.sequence.encoder.id_embed.weight, encoder.id_embed.weight)
+    example = make_inputs(rows, PURCHASE, own, True)
+    model = export.export_torch(head, PURCHASE, own, example, {"model_name": "purchase_30d"})
+    feed = export.onnx_feed(rows, PURCHASE, own, sequence=True)
+    got = export.run_onnx(model.SerializeToString(), feed)
+    assert np.abs(got - predict(head, example)).max() <= 1e-5

@@ -1,0 +1,104 @@
+"""Pre-training on the bundled real data: time-safe, and cold-start products placed by text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+import torch
+
+from cartcast.pretraining.pretrain import LINES, PretrainConfig, pretrain
+from cartcast.training import preprocess as pp
+from cartcast.warehouse.paths import Warehouse
+from tests.reliability.pipeline import copy_warehouse
+
+CUTOFF = datetime(2011, 6, 1)
+QUICK = PretrainConfig(epochs=1, stride=20)
+
+
+@pytest.fixture(scope="module")
+def before_cutoff(real_warehouse: Warehouse):
+    return pretrain(real_warehouse, CUTOFF, QUICK)
+
+
+def test_events_after_the_cutoff_change_nothing(
+    real_warehouse: Warehouse, before_cutoff, tmp_path: Path
+) -> None:
+    copy = copy_warehouse(real_warehouse, tmp_path / "later")
+    con = duckdb.connect(str(copy.duckdb_path))
+    try:
+        # every purchase again, half a year later: new customers' histories, new products
+        (added,) = con.execute(
+            f"insert into {LINES} select customer_id || '-later', order_id || '-later', "
+            "ordered_at + interval 200 day, product_id || '-later', quantity, line_number "
+            f"from {LINES}"
+        ).fetchone()
+        (after,) = con.execute(
+            f"select count(*) from {LINES} where ordered_at >= ?", [CUTOFF]
+        ).fetchone()
+    finally:
+        con.close()
+    assert added > 100_000 and after > added
+    again = pretrain(copy, CUTOFF, QUICK)
+    assert again.vocab == before_cutoff.vocab
+    first, second = before_cutoff.encoder.state_dict(), again.encoder.state_dict()
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
+    # and so every customer's embedding at a snapshot at or before the cut-off
+    con = duckdb.connect(str(real_warehouse.duckdb_path), read_only=True)
+    sequences = con.execute(
+        "select recent_product_ids from marts.customer_sequences where as_of <= ? limit 500",
+        [CUTOFF],
+    ).fetchall()
+    con.close()
+    codes = before_cutoff.codes()
+    strings = np.array([(s + [""] * 20)[:20] for (s,) in sequences], dtype=object)
+    index = torch.from_numpy(
+        np.vectorize(lambda p: pp.PAD if p == "" else codes.get(p, pp.OOV), otypes=[np.int64])(
+            strings
+        )
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            before_cutoff.encoder.encode_recent(index), again.encoder.encode_recent(index)
+        )
+
+
+def test_the_encoder_learned_next_purchases(before_cutoff) -> None:
+    losses = [h["loss"] for h in before_cutoff.history]
+    # uniform guessing over the catalogue costs log(n); one epoch's average (its first
+    # batches included) must already be well below: perplexity more than 2x lower
+    assert losses[-1] < np.log(before_cutoff.n_seen) - np.log(2)
+    assert before_cutoff.facts["products_text_only"] > 100  # products first sold after June
+
+
+def test_a_product_first_sold_after_the_cutoff_lands_near_its_text_neighbour(
+    real_warehouse: Warehouse, before_cutoff
+) -> None:
+    con = duckdb.connect(str(real_warehouse.duckdb_path), read_only=True)
+    text = dict(
+        con.execute(
+            "select product_id, embedding from marts.product_text_embeddings "
+            "where embedding is not null"
+        ).fetchall()
+    )
+    con.close()
+    encoder, vocab, n_seen = before_cutoff.encoder, before_cutoff.vocab, before_cutoff.n_seen
+    seen = vocab[:n_seen]
+    seen_text = np.array([text.get(p, np.zeros(384)) for p in seen], dtype=np.float32)
+    with torch.no_grad():
+        seen_vectors = encoder.item_vectors(torch.arange(2, n_seen + 2)).numpy()
+    seen_unit = seen_vectors / np.linalg.norm(seen_vectors, axis=1, keepdims=True)
+    ranks = []
+    for code, product in list(enumerate(vocab))[n_seen:][:200]:
+        neighbour = int(np.argmax(seen_text @ np.asarray(text[product], dtype=np.float32)))
+        with torch.no_grad():
+            vector = encoder.item_vectors(torch.tensor([code + 2])).numpy()[0]
+        similarity = seen_unit @ (vector / np.linalg.norm(vector))
+        ranks.append(int((similarity > similarity[neighbour]).sum()))
+    # the text neighbour is among the closest 5% of the catalogue for most new products
+    assert np.median(ranks) < 0.05 * n_seen, np.median(ranks)
