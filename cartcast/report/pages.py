@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cartcast.catalog import LOWER_IS_BETTER
+from cartcast.pretraining.ablation import read_ablation
 from cartcast.registry import versions as registry
 from cartcast.report import charts
 from cartcast.report import html_page as h
@@ -47,7 +48,7 @@ def write_reports(
     except WarehouseNotBuilt:
         summary = None
     paths = [out_dir / OVERVIEW]
-    paths[0].write_text(overview_page(summary, evidence, stamp))
+    paths[0].write_text(overview_page(summary, evidence, stamp, read_ablation(warehouse)))
     for ev in evidence:
         path = out_dir / f"{ev.spec.name}.html"
         path.write_text(model_page(ev, stamp))
@@ -424,7 +425,61 @@ def data_section(summary: LoadSummary | None) -> str:
     return h.section("Data", *parts, anchor="data")
 
 
-def overview_page(summary: LoadSummary | None, evidence: list[ModelEvidence], stamp: str) -> str:
-    body = [data_section(summary), models_section(evidence)]
+def pretraining_section(ablation: dict | None) -> str:
+    """What pre-training buys on this data: the last run of bench/pretraining.py."""
+    if ablation is None:
+        return h.section(
+            "What pre-training buys",
+            h.note(
+                "No ablation yet: run <code>python bench/pretraining.py</code> (it measures the "
+                "pre-trained encoder and text embeddings against aggregates only, with intervals)."
+            ),
+            anchor="pretraining",
+        )
+    quality = ablation["next_item"]
+    parts = [
+        h.paragraph(
+            f"Measured by bench/pretraining.py on {ablation['measured_at']}: one time split "
+            f"(validation from {ablation['cutoff']}), one seed, the same MLP learner in every "
+            "row. Differences are to aggregates only, with a 95% interval from a paired "
+            "bootstrap over customers; an interval that spans 0 is no evidence of a gain."
+        ),
+        h.table(
+            ["", "HR@10", "Recall@10", "NDCG@10"],
+            [
+                [who, *(f"{quality[f'{m}_{who}']:.3f}" for m in ("hr10", "recall10", "ndcg10"))]
+                for who in ("encoder", "popularity")
+            ],
+        ),
+        h.paragraph(
+            f"Next-item quality of the encoder before any fine-tuning, on "
+            f"{quality['snapshots']:,} customer snapshots with a purchase in the next 30 days."
+        ),
+        h.table(
+            ["model", "candidate", "metric", "value", "vs aggregates", "95% interval"],
+            [
+                [
+                    row["task"],
+                    row["candidate"],
+                    row["metric"],
+                    f"{row['value']:.4f}",
+                    "" if row["difference"] is None else f"{row['difference']:+.4f}",
+                    "" if row["low"] is None else f"[{row['low']:+.4f}, {row['high']:+.4f}]",
+                ]
+                for row in ablation["rows"]
+            ],
+            text_columns=3,
+        ),
+    ]
+    return h.section("What pre-training buys", *parts, anchor="pretraining")
+
+
+def overview_page(
+    summary: LoadSummary | None,
+    evidence: list[ModelEvidence],
+    stamp: str,
+    ablation: dict | None = None,
+) -> str:
+    body = [data_section(summary), models_section(evidence), pretraining_section(ablation)]
     subtitle = "What came in, what was set aside, and how each model does"
     return h.page("cartcast · overview", subtitle, body, f"cartcast report, {stamp}")

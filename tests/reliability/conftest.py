@@ -81,4 +81,6 @@ def demo_project(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     write_bundled_slice(raw_paths, project)
     done = run_demo(project)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    # the copy's own code ran, on the copy's data and paths (not the checkout's)
+    assert (project / "warehouse/cartcast.duckdb").exists(), done.stdout[-2000:]
     return project, done.stdout

@@ -22,15 +22,25 @@ README_USER = 1003983
 DEMO_TIMEOUT_S = 1500
 
 
+# Left out of the copy at the top of the checkout only (cartcast/warehouse/ is a package).
+TOP_LEVEL_SKIPPED = {
+    ".venv", ".git", "warehouse", "artifacts", "target", "logs", "data", "bench", ".whl", ".gl",
+}  # fmt: skip
+ANYWHERE_SKIPPED = shutil.ignore_patterns(
+    "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info"
+)
+
+
+def _skipped(folder: str, names: list[str]) -> set[str]:
+    skipped = set(ANYWHERE_SKIPPED(folder, names))
+    if Path(folder).resolve() == PROJECT_DIR:
+        skipped |= TOP_LEVEL_SKIPPED & set(names)
+    return skipped
+
+
 def copy_project(root: Path) -> Path:
-    shutil.copytree(
-        PROJECT_DIR,
-        root,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "warehouse", "artifacts", "target", "logs", "__pycache__",
-            ".pytest_cache", ".ruff_cache", "*.egg-info", "data", "bench",
-        ),
-    )  # fmt: skip
+    shutil.copytree(PROJECT_DIR, root, ignore=_skipped)
+    assert (root / "cartcast/warehouse/paths.py").exists()
     return root
 
 

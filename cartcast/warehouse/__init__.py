@@ -1,0 +1,1 @@
+"""The warehouse: where it lives, opening it, running dbt on it, names and ids that reach it."""
