@@ -504,6 +504,12 @@ def _write_card(
             if spec.sequence
             else ""
         )
+        + (
+            "; the behaviour encoder pre-trained by next-item prediction on every purchase "
+            "before the cut-off, as frozen features of the MLP and fine-tuned with it"
+            if any(label in entry.metrics for label in (FROZEN, FINE_TUNED))
+            else ""
+        )
         + "; baselines: linear model, HistGradientBoosting (fixed settings, no early stopping), "
         "recency/frequency rule."
     )
