@@ -28,7 +28,8 @@ $(STAMP): pyproject.toml requirements/encoders.txt
 	  -r requirements/encoders.txt
 ifeq ($(ORT_BUILD),gpu)
 	$(BIN)/python -m pip uninstall -q -y onnxruntime
-	$(BIN)/python -m pip install -q --disable-pip-version-check 'onnxruntime-gpu>=1.18'
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+	  'onnxruntime-gpu[cuda,cudnn]>=1.20' 'nvidia-cublas>=13,<14'
 endif
 	touch $(STAMP)
 

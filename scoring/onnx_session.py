@@ -12,6 +12,8 @@ folder beside the model file and reused by every later session.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ AUTO = (CUDA, CPU)
 CPU_ONLY_DOMAINS = frozenset({"ai.onnx.ml"})
 # the messages a process has already logged, so each is said once
 _SAID: set[str] = set()
+# the CUDA and cuDNN libraries onnxruntime-gpu could not load, once looked for
+_MISSING_LIBRARIES: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,32 @@ def nvidia_driver() -> str | None:
     return version.read_text().splitlines()[0].strip()
 
 
+def preload_cuda_libraries() -> list[str]:
+    """Load the CUDA and cuDNN libraries onnxruntime-gpu needs from the nvidia-* packages
+    (`make setup GPU=1` installs them); returns those that could not be loaded.
+
+    onnxruntime-gpu does not look in those packages unless asked; it prints what it misses,
+    which is caught here and reported in cartcast's own words instead.
+    """
+    global _MISSING_LIBRARIES
+    if _MISSING_LIBRARIES is None:
+        missing: list[str] = []
+        if hasattr(ort, "preload_dlls"):
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                try:
+                    ort.preload_dlls()
+                except Exception as err:  # it raises OSError and friends on some systems
+                    missing.append(str(err))
+            missing += [
+                line.removeprefix("Failed to load ").split(":")[0].strip()
+                for line in said.getvalue().splitlines()
+                if line.startswith("Failed to load ")
+            ]
+        _MISSING_LIBRARIES = missing
+    return _MISSING_LIBRARIES
+
+
 def missing_for(device: str) -> str:
     """What stops `device` here, in words a user can act on."""
     package = "onnxruntime-gpu" if device == "cuda" else "onnxruntime-gpu with TensorRT"
@@ -85,6 +115,13 @@ def missing_for(device: str) -> str:
         )
     if nvidia_driver() is None:
         return "no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing)"
+    libraries = preload_cuda_libraries()
+    if libraries:
+        return (
+            f"the CUDA libraries {', '.join(libraries)} cannot be loaded: `make setup GPU=1` "
+            "installs them (onnxruntime-gpu[cuda,cudnn] and nvidia-cublas), or install the CUDA "
+            "toolkit and cuDNN that this onnxruntime-gpu was built for"
+        )
     return (
         f"{NAMES[device]} is installed and a driver is loaded, but it did not start: no GPU "
         "is visible (CUDA_VISIBLE_DEVICES?) or the CUDA and cuDNN libraries onnxruntime-gpu "
@@ -161,6 +198,8 @@ def open_session(
     if cache_dir is None and isinstance(model, Path):
         cache_dir = model.parent / "trt_cache"
     source = model if isinstance(model, bytes) else str(model)
+    if CUDA in requested or TENSORRT in requested:
+        preload_cuda_libraries()
     try:
         session = ort.InferenceSession(
             source, sess_options=options, providers=provider_options(requested, cache_dir)
@@ -204,7 +243,8 @@ def _probe_model() -> bytes:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch"])
     y = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])
     graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["score"])], "probe", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR 10, as the exported models: onnxruntime-gpu builds can lag onnx's newest IR version
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     return model.SerializeToString()
 
 

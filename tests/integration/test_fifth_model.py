@@ -74,14 +74,14 @@ def add_fifth_model(root: Path) -> None:
 
 def test_a_fifth_model_reaches_every_consumer(feast_warehouse: Warehouse, tmp_path: Path) -> None:
     root = tmp_path / "project"
-    shutil.copytree(
-        PROJECT_DIR,
-        root,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "warehouse", "artifacts", "target", "logs", "__pycache__",
-            ".pytest_cache", ".ruff_cache", "bench", "docs", "*.egg-info",
-        ),
-    )  # fmt: skip
+    top_level = {".venv", ".git", "warehouse", "artifacts", "target", "logs", "bench", "docs"}
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        # the top-level build outputs only: cartcast/warehouse/ is a package
+        skipped = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+        return skipped | (top_level & set(names) if Path(folder) == PROJECT_DIR else set())
+
+    shutil.copytree(PROJECT_DIR, root, ignore=skip)
     add_fifth_model(root)
     copy_warehouse(feast_warehouse, root / "warehouse_copy")
     env = {**os.environ, "PYTHONPATH": str(root)}

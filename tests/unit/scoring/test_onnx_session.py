@@ -107,7 +107,8 @@ def _double_model() -> bytes:
     y = helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch"])
     node = helper.make_node("Add", ["x", "x"], ["score"])
     graph = helper.make_graph([node], "double", [x], [y])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    return model.SerializeToString()
 
 
 def test_a_session_reports_the_provider_that_runs(available) -> None:
@@ -122,3 +123,22 @@ def test_a_file_that_does_not_load_says_what_to_do(available) -> None:
     with pytest.raises(ScoringError, match="retrain the model or roll back"):
         onnx_session.open_session(b"not an onnx file")
     assert onnx.__version__  # the real onnx package built the model above
+
+
+def test_missing_cuda_libraries_are_named(available, monkeypatch) -> None:
+    """What onnxruntime-gpu prints when it cannot load CUDA from the nvidia-* packages (as it
+    does on a machine without them) becomes the cause named to the user."""
+    available(CPU, CUDA)
+
+    def preload_dlls() -> None:
+        print("Failed to load libcublasLt.so.13: libcublasLt.so.13: cannot open shared object")
+        print("Failed to load libcudnn.so.9: libcudnn.so.9: cannot open shared object file")
+        print("Please follow https://example.invalid to install CUDA.")
+
+    monkeypatch.setattr(onnx_session.ort, "preload_dlls", preload_dlls, raising=False)
+    monkeypatch.setattr(onnx_session, "_MISSING_LIBRARIES", None)
+    monkeypatch.setattr(onnx_session, "nvidia_driver", lambda: "NVRM version: 580")
+    assert onnx_session.preload_cuda_libraries() == ["libcublasLt.so.13", "libcudnn.so.9"]
+    assert onnx_session.missing_for("cuda").startswith(
+        "the CUDA libraries libcublasLt.so.13, libcudnn.so.9 cannot be loaded: `make setup GPU=1`"
+    )
