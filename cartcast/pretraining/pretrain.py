@@ -210,8 +210,12 @@ def pretrain(
     return Pretrained(encoder, vocab, n_seen, _naive_utc(cutoff), config, history, facts)
 
 
+def encoders_dir(warehouse: Warehouse) -> Path:
+    return artifacts_dir(warehouse) / "encoders"
+
+
 def folder_for(warehouse: Warehouse, cutoff: datetime, seed: int) -> Path:
-    return artifacts_dir(warehouse) / "encoders" / f"{_naive_utc(cutoff):%Y%m%dT%H%M%S}-s{seed}"
+    return encoders_dir(warehouse) / f"{_naive_utc(cutoff):%Y%m%dT%H%M%S}-s{seed}"
 
 
 def save(pretrained: Pretrained, folder: Path) -> Path:

@@ -102,3 +102,36 @@ def test_a_product_first_sold_after_the_cutoff_lands_near_its_text_neighbour(
         ranks.append(int((similarity > similarity[neighbour]).sum()))
     # the text neighbour is among the closest 5% of the catalogue for most new products
     assert np.median(ranks) < 0.05 * n_seen, np.median(ranks)
+
+
+def test_dbt_writes_customer_embeddings_with_the_encoders_onnx_file(
+    scored_warehouse: Warehouse,
+) -> None:
+    from cartcast.pretraining.embeddings import newest_encoder
+
+    pretrained, _ = newest_encoder(scored_warehouse)
+    con = duckdb.connect(str(scored_warehouse.duckdb_path), read_only=True)
+    try:
+        (rows, sequences) = con.execute(
+            "select (select count(*) from marts.customer_embeddings), "
+            "(select count(*) from marts.customer_sequences)"
+        ).fetchone()
+        sample = con.execute(
+            "select s.recent_product_ids, e.embedding, e.encoder_cutoff "
+            "from marts.customer_sequences s join marts.customer_embeddings e "
+            "using (customer_id, as_of) order by customer_id, as_of limit 300"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == sequences > 0
+    codes = pretrained.codes()
+    length = pretrained.config.length
+    index = torch.tensor(
+        [[codes.get(p, pp.OOV) for p in s[:length]] + [pp.PAD] * (length - len(s[:length]))
+         for s, _, _ in sample]
+    )  # fmt: skip
+    with torch.no_grad():
+        expected = pretrained.encoder.encode_recent(index).numpy()
+    got = np.array([e for _, e, _ in sample], dtype=np.float32)
+    assert np.abs(got - expected).max() <= 1e-5
+    assert {c for _, _, c in sample} == {pretrained.cutoff}

@@ -20,7 +20,13 @@ from cartcast.training import export
 from cartcast.training import preprocess as pp
 from cartcast.training.dataset import load_frame, time_split
 from cartcast.training.fit import device
-from cartcast.training.train import PARITY_TOLERANCE, TrainOptions, train_model
+from cartcast.training.train import (
+    FINE_TUNED,
+    FROZEN,
+    PARITY_TOLERANCE,
+    TrainOptions,
+    train_model,
+)
 from cartcast.warehouse.paths import Warehouse
 
 QUICK = TrainOptions(quick=True, seed=7)
@@ -39,6 +45,8 @@ def test_purchase_30d_end_to_end(feast_warehouse: Warehouse) -> None:
     assert set(result.metrics) == {
         "torch mlp",
         "torch transformer+mlp",
+        FROZEN,
+        FINE_TUNED,
         "logistic regression",
         "hist gradient boosting",
         "recency/frequency rule",

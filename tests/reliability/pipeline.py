@@ -173,11 +173,12 @@ def fault_log_line(log: Path, point: str) -> str:
 
 def model_wrote_before(work_dir: Path, model: str) -> bool:
     """Whether dbt's debug log shows a statement of `model` that writes (create, insert,
-    delete, copy) and that DuckDB finished ("SQL status: OK"), and no commit of it: the kill
-    came mid-write, not before the model began writing nor after it was done."""
+    delete, copy, or the rename that puts a Python model's table in place) and that DuckDB
+    finished ("SQL status: OK"), and no commit of it: the kill came mid-write, not before the
+    model began writing nor after it was done."""
     log = (work_dir / "logs" / "dbt.log").read_text(errors="replace")
     node = f"model.cartcast.{model}"
-    write = re.compile(r"^\s*(create|insert|delete|copy)\b", re.IGNORECASE | re.MULTILINE)
+    write = re.compile(r"^\s*(create|insert|delete|copy|alter)\b", re.IGNORECASE | re.MULTILINE)
     blocks = log.split(f"On {node}: ")[1:]
     committed = any(block.startswith("COMMIT") for block in blocks)
     finished_write = any(write.search(b) and "SQL status: OK" in b for b in blocks)

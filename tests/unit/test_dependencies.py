@@ -60,9 +60,21 @@ def _undeclared(folders: tuple[str, ...], declared: set[str]) -> list[str]:
     return missing
 
 
+def _pinned_files() -> list[str]:
+    """Requirements files `make setup` installs beside the project (pinned by hash,
+    --no-deps): the pre-trained weights."""
+    specs = []
+    for path in sorted((PROJECT_DIR / "requirements").glob("*.txt")):
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "-", "--")):
+                specs.append(line)
+    return specs
+
+
 def test_every_imported_package_is_declared() -> None:
     project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
-    runtime = _declared(project["dependencies"])
+    runtime = _declared(project["dependencies"]) | _declared(_pinned_files())
     assert _undeclared(PRODUCT, runtime) == []
     dev = runtime | _declared(project["optional-dependencies"]["dev"])
     assert _undeclared(("tests",), dev) == []
