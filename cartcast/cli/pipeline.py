@@ -137,8 +137,8 @@ def demo_privacy(
         return dbt_vars, {SALT_ENV: env[SALT_ENV]}, None
     note = (
         f"{SALT_ENV} is not set: the demo pseudonymizes customer and user ids with the fixed "
-        f"demo salt {DEMO_ID_SALT!r}. Look customers up by raw id with "
-        f"`{SALT_ENV}={DEMO_ID_SALT} cartcast predict --customer <id> --raw-id`. Real "
+        f"demo salt {DEMO_ID_SALT!r}. Commands that take an id accept the raw one "
+        f"(`cartcast predict --customer 12347`) and hash it with that salt. Real "
         f"deployments must set {SALT_ENV} to their own secret."
     )
     return dbt_vars, {SALT_ENV: DEMO_ID_SALT}, note

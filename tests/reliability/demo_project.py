@@ -18,7 +18,7 @@ from cartcast.warehouse.paths import PROJECT_DIR
 
 # Ids the README uses; the slice keeps them (beside every 24th customer, every 8th user).
 README_CUSTOMER = 12347
-README_USER = 1003983
+README_USER = 258029
 DEMO_TIMEOUT_S = 1500
 
 

@@ -134,7 +134,10 @@ def test_every_readme_command_runs_after_the_demo(demo_project, redis_url: str) 
             if done.returncode != 0:
                 failures.append(f"{command}\n  exit {done.returncode}: {out[-1500:]}")
                 continue
-            _check(command, out)
+            try:
+                _check(command, out)
+            except AssertionError as wrong:
+                failures.append(f"{command}\n  printed what it should not: {wrong}")
     finally:
         if server is not None:
             import os
