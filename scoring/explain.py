@@ -1,25 +1,29 @@
-"""Why a row scored what it did: each input's contribution, by sampled Shapley values.
+"""Why a row scored what it did: each input's contribution, by Shapley values.
 
 The reference is a baseline customer: every numeric input at its training median (from the
 model's preprocessing metadata), text inputs empty (an unknown category), the product sequence
-empty. Walking from the baseline to the row one input at a time, in some order, and crediting
-each input with the change of score it causes, gives contributions that add up exactly to
-score(row) - score(baseline). Averaging that over random orders keeps the sum exact and
-approaches the Shapley values (the average over all orders), so no input is favoured by being
-added first or last. Only the ONNX file is called, so the same method is honest for the MLP,
-the Transformer, the linear model and the boosted trees alike.
+empty. Values are taken before the model's output link (the logit of a probability, the
+signed log1p of an amount), where the linear models are linear, then scaled per row into
+score units so that a row's contributions add up exactly to score(row) - score(baseline).
 
-The orders come in antithetic pairs: a random order, then the same order reversed. An input
-added late in one is added early in the other, so what it gains from an interaction with
-another input is split evenly between the two, as in the Shapley value. Hence one pair gives
-the exact Shapley values of any model whose score is a sum of terms in one or two inputs (a
-linear or additive model, pairwise interactions), and for the rest the sampling error falls
-much faster than with independent orders. With `PAIRS` pairs the top three reasons of a real
-row agree between two seeds for at least 95% of rows, for every model (tested on the bundled
-data).
+Additive before the link (the linear family): an input's effect alone (the row's value in
+the baseline) is its exact Shapley value whatever the order, so a row costs inputs + 2 model
+calls. That is checked per row: the effects must add up to the row's own change, else the
+row is sampled like any other model's.
 
-Cost: (inputs + 1) x 2 x pairs model calls per explained row; hence scoring explains the
-newest snapshot by default (`explain="latest"`).
+Otherwise, sampled: walking from the baseline to the row one input at a time, in some order,
+and crediting each input with the change it causes; averaged over random orders this
+approaches the Shapley values (the average over all orders). The orders come in antithetic
+pairs, a random order then the same order reversed: an input added late in one is added
+early in the other, so what it gains from an interaction with another input is split evenly,
+as in the Shapley value. One pair is exact for any sum of terms in one or two inputs; for the
+rest the error falls faster than with independent orders. Measured on the bundled data with
+`PAIRS` pairs, the top three reasons of a row agree between two seeds on 94% (Transformer)
+and 83% (MLP) of rows; exact explanations agree on all. Cost: (inputs + 1) x 2 x pairs model
+calls per row; hence scoring explains the newest snapshot by default (`explain="latest"`).
+
+Only the ONNX file is called, so the same method serves the MLP, the Transformer, the linear
+model and the boosted trees alike.
 """
 
 from __future__ import annotations
