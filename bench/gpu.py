@@ -1,9 +1,10 @@
 """The GPU device check: training on CUDA against the CPU, scoring with ONNX Runtime's CUDA
 execution provider against its CPU one, on the same machine, in one run.
 
-1. Training: the torch candidates of purchase_30d (the MLP and the Transformer over recent
-   products) on the bundled data's training set (the warehouse `make demo` built), the same
-   split, seed and settings on the CPU and on CUDA: seconds and validation ROC-AUC of each.
+1. Training: pre-training the behaviour encoder and the torch candidates of purchase_30d (the
+   MLP, the Transformer over recent products, the frozen and the fine-tuned pre-trained encoder)
+   on the bundled data's training set (the warehouse `make demo` built), the same split, seed
+   and settings on the CPU and on CUDA: seconds and validation ROC-AUC of each.
 2. Scoring: `bench/scoring.py`'s synthetic churn_90d warehouse (10M rows; `--quick` 100k) scored
    end to end by `scoring.batch.score` (`--device cpu` and `--device cuda`), and pure ONNX
    Runtime over the same prebuilt feeds on each provider.
@@ -24,6 +25,7 @@ onnxruntime without the CUDA provider, no demo warehouse). Last line:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import shutil
 import sys
@@ -72,9 +74,10 @@ def train_part(epochs: int, seed: int) -> dict:
     import torch
 
     from cartcast.catalog import get_spec
+    from cartcast.pretraining.pretrain import PretrainConfig, pretrain
     from cartcast.training import preprocess as pp
     from cartcast.training.dataset import load_frame, time_split
-    from cartcast.training.fit import make_inputs, predict, train_torch
+    from cartcast.training.fit import make_inputs, params_for_encoder, predict, train_torch
     from cartcast.training.metrics import evaluate
     from cartcast.training.train import TrainOptions, torch_configs
     from cartcast.warehouse.paths import Warehouse
@@ -102,20 +105,38 @@ def train_part(epochs: int, seed: int) -> dict:
         print(f"  CUDA: skipped, {why}")
     seconds = {d: 0.0 for d in devices}
     aucs: dict[str, dict[str, float]] = {d: {} for d in devices}
-    configs = torch_configs(spec, TrainOptions(seed=seed, epochs=epochs))
-    for label, config in configs.items():
+    encoders = {}
+    for dev in devices:
+        # the behaviour encoder's pre-training is part of training: timed on each device
+        start = time.perf_counter()
+        encoders[dev] = pretrain(
+            warehouse, split.cutoff, PretrainConfig(seed=seed, epochs=epochs, device=dev)
+        )
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        took = time.perf_counter() - start
+        seconds[dev] += took
+        print(f"  {'pre-training the encoder':<40} {dev:<5} {took:8.1f} s")
+    for label, config in torch_configs(
+        spec, TrainOptions(seed=seed, epochs=epochs), encoders["cpu"]
+    ).items():
         for dev in devices:
-            config_on = type(config)(**{**config.__dict__, "device": dev})
+            changes = {"device": dev}
+            own = params
+            if config.pretrained is not None:
+                changes["pretrained"] = encoders[dev]
+                own = params_for_encoder(params, encoders[dev])
+            config_on = dataclasses.replace(config, **changes)
             start = time.perf_counter()
-            head, _ = train_torch(spec, params, split.train, split.valid, config_on)
+            head, _ = train_torch(spec, own, split.train, split.valid, config_on)
             if dev == "cuda":
                 torch.cuda.synchronize()
             took = time.perf_counter() - start
-            scores = predict(head, make_inputs(split.valid, spec, params, config.use_sequence))
+            scores = predict(head, make_inputs(split.valid, spec, own, config.use_sequence))
             auc = evaluate(spec.task, y, scores)["roc_auc"]
             seconds[dev] += took
             aucs[dev][label] = auc
-            print(f"  {label:<24} {dev:<5} {took:8.1f} s  validation ROC-AUC {auc:.4f}")
+            print(f"  {label:<40} {dev:<5} {took:8.1f} s  validation ROC-AUC {auc:.4f}")
     out = {"train_cpu_s": seconds["cpu"]}
     if "cuda" in devices:
         gap = max(abs(aucs["cpu"][k] - aucs["cuda"][k]) for k in aucs["cpu"])
