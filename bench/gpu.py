@@ -116,7 +116,7 @@ def train_part(epochs: int, seed: int) -> dict:
             torch.cuda.synchronize()
         took = time.perf_counter() - start
         seconds[dev] += took
-        print(f"  {'pre-training the encoder':<40} {dev:<5} {took:8.1f} s")
+        print(f"  {'pre-training the encoder':<42} {dev:<5} {took:8.1f} s")
     for label, config in torch_configs(
         spec, TrainOptions(seed=seed, epochs=epochs), encoders["cpu"]
     ).items():
@@ -136,7 +136,7 @@ def train_part(epochs: int, seed: int) -> dict:
             auc = evaluate(spec.task, y, scores)["roc_auc"]
             seconds[dev] += took
             aucs[dev][label] = auc
-            print(f"  {label:<40} {dev:<5} {took:8.1f} s  validation ROC-AUC {auc:.4f}")
+            print(f"  {label:<42} {dev:<5} {took:8.1f} s  validation ROC-AUC {auc:.4f}")
     out = {"train_cpu_s": seconds["cpu"]}
     if "cuda" in devices:
         gap = max(abs(aucs["cpu"][k] - aucs["cuda"][k]) for k in aucs["cpu"])
