@@ -37,6 +37,9 @@ def dbt_env(
         **warehouse.env(),
         **(extra_env or {}),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
+        # the project whose code runs: a DBT_PROJECT_DIR inherited from the caller (the Makefile
+        # exports one) would otherwise build another checkout's models
+        "DBT_PROJECT_DIR": str(PROJECT_DIR),
     }
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     if work_dir is not None:
