@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import shutil
 import sys
 import tempfile
@@ -38,15 +37,9 @@ sys.path.insert(0, str(BENCH))
 # The project root ahead of bench/: bench/scoring.py would otherwise hide the `scoring` package.
 sys.path.insert(0, str(BENCH.parent))
 
+from scoring_module import bench_scoring  # noqa: E402
+
 TRAIN_MODEL = "purchase_30d"
-
-
-def bench_scoring():
-    """bench/scoring.py as a module (its name is the `scoring` package's)."""
-    spec = importlib.util.spec_from_file_location("bench_scoring", BENCH / "scoring.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cuda_for_torch() -> str | None:

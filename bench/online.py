@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from materialize import (
     synthetic_mart,
     write_marts,
 )
+from scoring_module import bench_scoring
 
 from cartcast.features import store as feature_store
 from cartcast.testing.local_redis import free_port
@@ -97,14 +97,6 @@ def in_process(store, customers: list[str], calls: int, warmup: int) -> tuple[fl
     if answer["recency_days"] == [None] and answer["orders_lifetime"] == [None]:
         sys.exit("in-process lookups read nothing: materialization did not land")
     return percentiles(timings)
-
-
-def bench_scoring():
-    """bench/scoring.py as a module (its name is the `scoring` package's)."""
-    spec = importlib.util.spec_from_file_location("bench_scoring", BENCH / "scoring.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def predict(

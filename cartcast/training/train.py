@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,7 @@ class Candidates:
     def params_for(self, candidate: str) -> pp.PreprocessParams:
         return self.params.get(candidate, self.default_params)
 
-    @property
+    @cached_property
     def torch_exportable(self) -> dict[str, tuple[torch.nn.Module, TorchConfig]]:
         """Candidates exported through torch: the torch models and the linear baseline,
         rebuilt as a torch module. The boosted trees go through skl2onnx; the rule cannot be
