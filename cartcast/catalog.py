@@ -64,7 +64,8 @@ class Entity:
     key: str
     # the first mart gives the rows (one per entity and snapshot); the others join on them
     feature_marts: tuple[FeatureMart, ...]
-    label_mart: str
+    # None: nothing is predicted about the entity itself (the catalogue)
+    label_mart: str | None
     schema: str = "marts"
 
     @property
@@ -82,8 +83,19 @@ CUSTOMER = Entity(
     feature_marts=(
         FeatureMart("customer_features", "intermediate.int_customer_snapshot_features"),
         FeatureMart("customer_sequences", "intermediate.int_customer_snapshot_features"),
+        FeatureMart("customer_product_history", "intermediate.int_customer_product_days"),
     ),
     label_mart="customer_labels",
+)
+# The whole catalogue as one entity (key 'all'): its best sellers per snapshot, served by
+# Feast beside a customer's rows.
+CATALOGUE = Entity(
+    name="catalogue",
+    key="catalogue_id",
+    feature_marts=(
+        FeatureMart("product_popularity", "intermediate.int_merchandise_lines_sequenced"),
+    ),
+    label_mart=None,
 )
 USER = Entity(
     name="user",
@@ -309,7 +321,66 @@ def default_service(key: str) -> str:
 
 def feature_marts() -> dict[str, FeatureMart]:
     """Every feature mart of every entity, by name."""
-    return {m.name: m for e in ENTITIES.values() for m in e.feature_marts}
+    return {m.name: m for e in (*ENTITIES.values(), CATALOGUE) for m in e.feature_marts}
+
+
+# --- recommenders ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecommenderSpec:
+    """A model whose prediction is a ranked list of products per customer and snapshot."""
+
+    name: str
+    entity: Entity
+    # a product counts as bought next when the customer buys it within this window of as_of
+    window: timedelta
+    # the feature views its feature service serves, in order
+    marts: tuple[str, ...]
+    # the marts' list columns it reads: the recent products (the encoder's input)
+    sequence: str
+    description: str = ""
+    selection_metric: str = "ndcg_at_10"
+    service_version: int = 1
+    task: str = "recommend"
+
+    @property
+    def key(self) -> str:
+        return self.entity.key
+
+    @property
+    def feature_service(self) -> str:
+        return f"{self.name}_v{self.service_version}"
+
+    @property
+    def window_text(self) -> str:
+        return f"{int(self.window.total_seconds()) // 86400} days"
+
+
+RECOMMENDERS: dict[str, RecommenderSpec] = {
+    spec.name: spec
+    for spec in (
+        RecommenderSpec(
+            name="next_products",
+            entity=CUSTOMER,
+            window=timedelta(days=30),
+            marts=("customer_sequences", "customer_product_history", "product_popularity"),
+            sequence="recent_product_ids",
+            description="The products each customer is most likely to buy in the next 30 days.",
+        ),
+    )
+}
+
+
+def get_recommender(name: str) -> RecommenderSpec:
+    if name not in RECOMMENDERS:
+        raise CatalogError(f"Unknown recommender {name!r}; known: {sorted(RECOMMENDERS)}.")
+    return RECOMMENDERS[name]
+
+
+def all_names() -> tuple[str, ...]:
+    """Every model that trains and registers: the scoring models, then the recommenders."""
+    return (*MODELS, *RECOMMENDERS)
 
 
 # --- agreement with the dbt project ---------------------------------------------------------
@@ -356,10 +427,20 @@ def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
                     f"{name}: {name}{suffix} is not documented in "
                     "models/predictions/_predictions__models.yml"
                 )
+    for name in RECOMMENDERS:
+        for suffix, ext in (("", "py"), ("_latest", "sql")):
+            path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
+            if not path.exists():
+                problems.append(f"{name}: models/predictions/{path.name} is missing")
+            if f"{name}{suffix}" not in documented:
+                problems.append(
+                    f"{name}: {name}{suffix} is not documented in "
+                    "models/predictions/_predictions__models.yml"
+                )
     for name in sorted(set(scored) - set(MODELS)):
         problems.append(f"{name}: in the var scored_models of dbt_project.yml, not in the catalog")
     predictions = project_dir / "models" / "predictions"
     for path in sorted(predictions.glob("*.py")):
-        if path.stem not in MODELS:
+        if path.stem not in MODELS and path.stem not in RECOMMENDERS:
             problems.append(f"{path.stem}: models/predictions/{path.name} has no catalog entry")
     return problems

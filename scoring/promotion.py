@@ -11,6 +11,7 @@ import duckdb
 from cartcast.errors import RegistryError, ScoringError
 from cartcast.registry import versions as registry
 from cartcast.warehouse.paths import Warehouse
+from scoring import recommend
 from scoring.feature_source import source_sql
 from scoring.model import from_entry
 from scoring.model_inputs import check_schema
@@ -19,6 +20,8 @@ from scoring.model_inputs import check_schema
 def problem(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> str | None:
     """Why `entry` cannot score the marts on `con`, or None when it can."""
     try:
+        if entry.task == "recommend":
+            return recommender_problem(con, entry)
         # one thread on the CPU: this only proves the file loads, it scores nothing
         model = from_entry(entry, device="cpu", threads=1)
         declared = {i.name for i in model.inputs}
@@ -38,6 +41,29 @@ def problem(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> str | None
     except duckdb.CatalogException as err:
         return f"the feature marts cannot be read ({err.args[0].splitlines()[0]}): run `dbt build`"
     return None
+
+
+def recommender_problem(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> str | None:
+    """A recommender loads and its marts hold the list columns it reads."""
+    recommend.load(entry, device="cpu")
+    for table, columns in RECOMMENDER_COLUMNS.items():
+        have = {c for (c, *_) in con.execute(f"describe {table}").fetchall()}
+        missing = sorted(set(columns) - have)
+        if missing:
+            return f"{table} lacks {missing}: rebuild the marts (`dbt build`)"
+    return None
+
+
+RECOMMENDER_COLUMNS = {
+    "marts.customer_sequences": ("customer_id", "as_of", "recent_product_ids"),
+    "marts.customer_product_history": (
+        "customer_id", "as_of", "history_product_ids", "history_orders",
+        "history_days_since_last", "history_days_since_first", "orders_before",
+    ),
+    "marts.product_popularity": (
+        "as_of", "popular_product_ids", "popular_lines_90d", "popular_lines_30d",
+    ),
+}  # fmt: skip
 
 
 def check(con: duckdb.DuckDBPyConnection, entry: registry.Entry) -> None:

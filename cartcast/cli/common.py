@@ -10,17 +10,17 @@ from cartcast import catalog
 
 
 def model_help() -> str:
-    return f"One of {', '.join(catalog.names())}."
+    return f"One of {', '.join(catalog.all_names())}."
 
 
 def check_models(names: list[str] | None) -> list[str]:
     """`names` when the catalog knows every one; a usage error naming the unknown ones."""
-    unknown = [m for m in names or [] if m not in catalog.MODELS]
+    unknown = [m for m in names or [] if m not in catalog.all_names()]
     if unknown:
         shown = unknown[0] if len(unknown) == 1 else unknown
         raise typer.BadParameter(
             f"Unknown model{'s' if len(unknown) > 1 else ''} {shown!r}; known: "
-            f"{', '.join(catalog.names())}."
+            f"{', '.join(catalog.all_names())}."
         )
     return list(names or [])
 
@@ -29,7 +29,7 @@ def one_or_all(model: str | None, all_models: bool) -> list[str]:
     """The models a `--model NAME | --all` command acts on."""
     if all_models == (model is not None):
         raise typer.BadParameter("Give exactly one of --model NAME or --all.")
-    return list(catalog.names()) if all_models else check_models([model])
+    return list(catalog.all_names()) if all_models else check_models([model])
 
 
 def parse_time(value: str | None) -> datetime | None:

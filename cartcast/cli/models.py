@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from cartcast.catalog import RECOMMENDERS
 from cartcast.cli.common import model_help, one_or_all, parse_time
 from cartcast.warehouse.paths import Warehouse
 
@@ -36,6 +37,9 @@ def train_and_report(
     results = []
     for name in names:
         typer.echo(f"\n== {name} ==")
+        if name in RECOMMENDERS:
+            results.append(train_recommender_and_report(name, warehouse, options))
+            continue
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -70,11 +74,34 @@ def train_and_report(
         )
         results.append(result)
     for result in results:
+        if result.spec.name in RECOMMENDERS:
+            typer.echo(f"\n{result.spec.name}: validation metrics (one protocol for all lists)")
+            typer.echo(result.table)
+            typer.echo(result.verdict)
+            continue
         split_line = result.split_summary.splitlines()[0].split(": ", 1)[1]
         typer.echo(f"\n{result.spec.name}: validation metrics ({split_line})")
         typer.echo(result.table)
         typer.echo(result.verdict)
     return results
+
+
+def train_recommender_and_report(name: str, warehouse: Warehouse, options):
+    from cartcast.training.train_recommender import RecommenderOptions, train_recommender
+
+    result = train_recommender(
+        name,
+        warehouse,
+        RecommenderOptions(
+            seed=options.seed, cutoff=options.cutoff, epochs=options.epochs, quick=options.quick
+        ),
+        echo=typer.echo,
+    )
+    typer.echo(
+        f"registered {name} v{result.version} ({result.champion}) at {result.path}; ONNX vs "
+        f"torch max difference {result.parity:.1e}"
+    )
+    return result
 
 
 def train(

@@ -101,7 +101,7 @@ def demo(
     print_features(found.values, indent="  ")
     print_freshness(found.freshness, found.now, indent="  ")
     typer.echo(f"\nTraining every model (cartcast train --all{' --quick' if quick else ''}) ...")
-    train_and_report(list(catalog.names()), warehouse, quick=quick)
+    train_and_report(list(catalog.all_names()), warehouse, quick=quick)
     typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
     _dbt(["build", "--full-refresh", "--select", "tag:scoring"], warehouse, dbt_vars, salt_env)
     showcase = catalog.default_model(catalog.CUSTOMER.key).name
@@ -122,6 +122,10 @@ def demo(
     )
     typer.echo("\nWriting the report (cartcast report) ...")
     report(out=None, model=None)
+    typer.echo(
+        "\nDashboard on these predictions, with SQL Lab: `make bi` (or `cartcast bi`, once "
+        "`make bi-setup` has installed Superset)."
+    )
 
 
 def demo_privacy(
@@ -144,6 +148,10 @@ def demo_privacy(
     return dbt_vars, {SALT_ENV: DEMO_ID_SALT}, note
 
 
+# A pseudonymized id is 64 hex characters; this many tell customers apart in a table.
+KEY_PREFIX = 12
+
+
 def _print_top_customers(warehouse: Warehouse, model: str, limit: int = 10) -> None:
     from cartcast.warehouse.connection import connect
     from cartcast.warehouse.identifiers import qualified
@@ -157,14 +165,28 @@ def _print_top_customers(warehouse: Warehouse, model: str, limit: int = 10) -> N
     ).fetchall()
     con.close()
     typer.echo(f"\nTop {limit} customers by purchase probability ({model}_latest):")
-    # pseudonymized ids are 64 hex characters, raw ones a few digits
-    width = max([12, *(len(str(r[0])) for r in rows)])
-    header = f"{'customer_id':<{width}} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version"
+    keys = [str(r[0]) for r in rows]
+    hashed = bool(keys) and all(len(k) == 64 for k in keys)
+    shown = [f"{k[:KEY_PREFIX]}..." if hashed else k for k in keys]
+    label = "customer (key)" if hashed else "customer_id"
+    width = max([len(label), *(len(k) for k in shown)])
+    header = f"{label:<{width}} {'as_of':<20} {'p(order in 30 days)':>20}  decile  version"
     typer.echo(f"  {header}")
-    for customer_id, as_of, score, decile, version in rows:
-        typer.echo(
-            f"  {customer_id:<{width}} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}"
+    for key, (_, as_of, score, decile, version) in zip(shown, rows, strict=True):
+        typer.echo(f"  {key:<{width}} {as_of!s:<20} {score:>20.3f}  {decile:>6}  {version:>7}")
+    if hashed:
+        lookups = (
+            ("cartcast features key --customer 12347", "a raw id's full key"),
+            (f"cartcast predict --customer 12347 --now {rows[0][1]:%Y-%m-%d}", "its score"),
+            ("make bi", "the dashboard (cartcast bi)"),
         )
+        width = max(len(command) for command, _ in lookups)
+        typer.echo(
+            f"  Ids are pseudonymized keys, shown by their first {KEY_PREFIX} characters.\n"
+            "  To look a customer up, by raw id (or by full key):"
+        )
+        for command, what in lookups:
+            typer.echo(f"    {command:<{width}}  # {what}")
 
 
 def summary() -> None:

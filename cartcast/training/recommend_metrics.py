@@ -1,0 +1,140 @@
+"""How good a list of products is, and the lists a recommender must beat.
+
+One protocol for the model and every baseline: for each customer snapshot with a purchase in
+the window after `as_of`, the top k against the products bought in that window. HR@k: any of
+them in the list; Recall@k: the share of them in the list; NDCG@k: hits discounted by rank
+against the best possible list. The same on products new to the customer (bought in the window
+but never before `as_of`), over the snapshots that have any.
+
+Baselines: the shop's best sellers of the trailing 90 days (popularity); the customer's own
+most-bought products, topped up by best sellers (repeat); products bought in the same orders as
+the customer's own (item-to-item co-purchase, counted on orders before the cut-off).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from cartcast.features.recommend_rows import LINES, Popular, Rows
+
+K = 10
+POPULARITY = "popularity (trailing 90 days)"
+REPEAT = "repeat (own most-bought, then popular)"
+CO_PURCHASE = "item-to-item co-purchase"
+
+
+def ranking(lists: np.ndarray, truths: list[frozenset[str]], k: int = K) -> dict[str, float]:
+    """HR@k, Recall@k and NDCG@k of (rows, >= k) lists against each row's bought products."""
+    discounts = 1 / np.log2(np.arange(2, k + 2))
+    hr, recall, ndcg = [], [], []
+    for ranked, truth in zip(lists, truths, strict=True):
+        if not truth:
+            continue
+        hits = np.array([p in truth for p in ranked[:k]], dtype=float)
+        hr.append(hits.any())
+        recall.append(hits.sum() / len(truth))
+        ndcg.append((hits * discounts).sum() / discounts[: min(len(truth), k)].sum())
+    if not hr:
+        return {"hr": float("nan"), "recall": float("nan"), "ndcg": float("nan"), "rows": 0}
+    return {
+        "hr": float(np.mean(hr)),
+        "recall": float(np.mean(recall)),
+        "ndcg": float(np.mean(ndcg)),
+        "rows": len(hr),
+    }
+
+
+def evaluate(lists: np.ndarray, rows: Rows, k: int = K) -> dict[str, float]:
+    """`ranking` on all bought products, and (`new_*`) on those new to the customer."""
+    truths = rows.bought or []
+    new = [t - rows.bought_before(r) for r, t in enumerate(truths)]
+    fresh = ranking(lists, new, k)
+    out = {f"{name}_at_{k}": value for name, value in ranking(lists, truths, k).items()}
+    out.update({f"new_{name}_at_{k}": value for name, value in fresh.items()})
+    out["rows"] = out.pop(f"rows_at_{k}")
+    out["new_rows"] = out.pop(f"new_rows_at_{k}")
+    return out
+
+
+def popularity_lists(rows: Rows, popular: dict, k: int = K) -> np.ndarray:
+    return np.stack([popular[t].product_ids[:k] for t in rows.as_of])
+
+
+def repeat_lists(rows: Rows, popular: dict, k: int = K) -> np.ndarray:
+    """Most-bought first (the history's own order: most orders, then most recent), then best
+    sellers the customer has not bought."""
+    out = np.full((len(rows), k), "", dtype=object)
+    for r in range(len(rows)):
+        own = [p for p in rows.history[r] if p != ""][:k]
+        taken = set(own)
+        for p in popular[rows.as_of[r]].product_ids:
+            if len(own) >= k:
+                break
+            if p != "" and p not in taken:
+                own.append(p)
+                taken.add(p)
+        out[r, : len(own)] = own
+    return out
+
+
+class CoPurchase:
+    """Item-to-item: how often two products share an order (orders before a cut-off)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, before: datetime) -> None:
+        pairs = con.execute(
+            f"""
+            with baskets as (
+                select distinct order_id, product_id from {LINES} where ordered_at < ?
+            )
+            select a.product_id, b.product_id, count(*) from baskets a
+            join baskets b on a.order_id = b.order_id and a.product_id <> b.product_id
+            group by 1, 2
+            """,
+            [before],
+        ).fetchall()
+        products = sorted({a for a, _, _ in pairs})
+        self.index = {p: i for i, p in enumerate(products)}
+        self.products = np.asarray(products, dtype=object)
+        self.counts = np.zeros((len(products), len(products)), dtype=np.float32)
+        for a, b, n in pairs:
+            self.counts[self.index[a], self.index[b]] = n
+        # normalised by how often the neighbour sells, so best sellers do not swamp every list
+        self.counts /= np.sqrt(self.counts.sum(axis=0, keepdims=True) + 1.0)
+
+    def lists(self, rows: Rows, popular: dict, k: int = K) -> np.ndarray:
+        out = np.full((len(rows), k), "", dtype=object)
+        for r in range(len(rows)):
+            index = [self.index[p] for p in rows.history[r] if p in self.index]
+            weights = np.log1p(rows.orders[r][: len(rows.history[r])])
+            own = [w for p, w in zip(rows.history[r], weights, strict=True) if p in self.index]
+            chosen: list[str] = []
+            if index:
+                score = np.asarray(own, dtype=np.float32) @ self.counts[index]
+                best = np.argsort(-score, kind="stable")[:k]
+                chosen = [self.products[i] for i in best if score[i] > 0]
+            taken = set(chosen)
+            for p in popular[rows.as_of[r]].product_ids:
+                if len(chosen) >= k:
+                    break
+                if p != "" and p not in taken:
+                    chosen.append(p)
+                    taken.add(p)
+            out[r, : len(chosen)] = chosen
+        return out
+
+
+def baseline_lists(
+    con: duckdb.DuckDBPyConnection,
+    rows: Rows,
+    popular: dict[np.datetime64, Popular],
+    cutoff: datetime,
+    k: int = K,
+) -> dict[str, np.ndarray]:
+    return {
+        POPULARITY: popularity_lists(rows, popular, k),
+        REPEAT: repeat_lists(rows, popular, k),
+        CO_PURCHASE: CoPurchase(con, cutoff).lists(rows, popular, k),
+    }

@@ -1,0 +1,274 @@
+"""The next-product recommender: the pre-trained behaviour encoder's next-item scores mixed
+with what the customer and the shop did before, trained on the products bought next.
+
+Repeat purchase dominates retail baskets, so every product's score is a learned mix (a linear
+part plus a small MLP) of its features for this customer: how many of their orders held it, how
+long since they last and first bought it and whether that is overdue against their own rhythm,
+its share of their orders, and the shop's best-seller counts (90 and 30 days, so a product on
+the rise counts); plus the encoder's next-item score from the customer's recent products,
+scaled by a learned weight. The linear part starts at "most-bought first, then best sellers",
+so training begins at the repeat baseline and only moves where the data says so.
+
+Candidates (`CANDIDATES`): the mix without the encoder, with the encoder frozen, and with it
+fine-tuned. The loss is full cross-entropy over the catalogue against the products bought in
+the window (each bought product weighted 1/n).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from cartcast.features.recommend_rows import Popular, Rows
+from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
+
+FEATURES = 12
+# the encoder's use per candidate: None (not used), "frozen", "fine-tuned"
+CANDIDATES: dict[str, str | None] = {
+    "repeat-aware mix": None,
+    "pretrained encoder (frozen) + mix": "frozen",
+    "pretrained encoder (fine-tuned) + mix": "fine-tuned",
+}
+# a score that can never make a list (masked products)
+NEVER = -1e9
+# days beyond which "how long ago" stops mattering (and the unset value of a never-bought one)
+HORIZON_DAYS = 400.0
+
+
+class NextProducts(nn.Module):
+    """Codes in, a score for every product of the catalogue out.
+
+    Codes: PAD (0), OOV (1), then the catalogue: `vocab[i]` is code i + 2; the first `n_seen`
+    were bought before the cut-off, the rest are known by their description only.
+    """
+
+    def __init__(self, encoder: BehaviourEncoder | None, n_items: int, n_seen: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.n_items = n_items
+        seen = torch.zeros(n_items)
+        seen[:n_seen] = 1.0
+        self.register_buffer("seen", seen)
+        self.wide = nn.Linear(FEATURES, 1)
+        with torch.no_grad():
+            # log orders, bought at all, log best-seller lines: the repeat baseline's order
+            start = torch.zeros(FEATURES)
+            start[0], start[3], start[4] = 3.0, 1.0, 0.5
+            self.wide.weight.copy_(start[None])
+            self.wide.bias.zero_()
+        self.deep = nn.Sequential(nn.Linear(FEATURES, 32), nn.ReLU(), nn.Linear(32, 1))
+        with torch.no_grad():
+            self.deep[2].weight.mul_(0.01)
+        self.encoder_weight = nn.Parameter(torch.tensor(0.1 if encoder is not None else 0.0))
+
+    def _spread(self, codes: torch.Tensor, values: torch.Tensor, fill: float) -> torch.Tensor:
+        """(batch, width) values of catalogue codes -> (batch, n_items); `fill` elsewhere."""
+        index = torch.where(codes >= 2, codes - 2, torch.full_like(codes, self.n_items))
+        out = torch.full(
+            (codes.shape[0], self.n_items + 1), fill, dtype=values.dtype, device=values.device
+        )
+        # codes in a list are distinct, so a plain scatter is exact; padding and unknown
+        # products land in the extra last column, which is dropped
+        return out.scatter(1, index, values)[:, : self.n_items]
+
+    def forward(
+        self,
+        recent: torch.Tensor,
+        history: torch.Tensor,
+        orders: torch.Tensor,
+        days_last: torch.Tensor,
+        days_first: torch.Tensor,
+        orders_before: torch.Tensor,
+        popular: torch.Tensor,
+        lines_90d: torch.Tensor,
+        lines_30d: torch.Tensor,
+        include_repeats: torch.Tensor,
+        include_unseen: torch.Tensor,
+    ) -> torch.Tensor:
+        count = self._spread(history, orders, 0.0)
+        last = self._spread(history, days_last.clamp(max=HORIZON_DAYS), HORIZON_DAYS)
+        first = self._spread(history, days_first.clamp(max=HORIZON_DAYS), 0.0)
+        # best sellers: one list per batch (the rows of one snapshot), broadcast over rows
+        pop90 = torch.log1p(self._spread(popular, lines_90d, 0.0))
+        pop30 = torch.log1p(self._spread(popular, lines_30d, 0.0))
+        bought = (count > 0).to(count.dtype)
+        again = count > 1
+        interval = torch.where(
+            again, (first - last).clamp(min=0) / (count - 1).clamp(min=1), torch.ones_like(count)
+        )
+        overdue = torch.where(
+            again, torch.log1p(last) - torch.log1p(interval), torch.zeros_like(count)
+        )
+        share = count / orders_before.clamp(min=1)[:, None]
+        if self.encoder is not None:
+            hidden = self.encoder.encode_recent(recent)
+            catalogue = torch.arange(2, self.n_items + 2, device=recent.device)
+            nxt = hidden @ self.encoder.item_vectors(catalogue).T
+            nxt = nxt - nxt.mean(dim=1, keepdim=True)
+        else:
+            nxt = torch.zeros_like(count)
+        features = torch.stack(
+            [
+                torch.log1p(count),
+                bought * torch.exp(-last / 30),
+                bought * torch.exp(-last / 180),
+                bought,
+                pop90.expand_as(count),
+                bought * torch.log1p(count) * torch.exp(-last / 90),
+                nxt.detach() * 0.1,
+                share,
+                overdue,
+                (pop30 - pop90).expand_as(count),
+                bought * torch.log1p(orders_before)[:, None],
+                bought * torch.log1p(last) / 6,
+            ],
+            dim=-1,
+        )
+        score = (
+            self.encoder_weight * nxt
+            + self.wide(features).squeeze(-1)
+            + self.deep(features).squeeze(-1)
+        )
+        masked = (1 - include_repeats) * bought + (1 - include_unseen) * (1 - self.seen)
+        return score + NEVER * masked.clamp(max=1)
+
+
+@dataclass
+class Coder:
+    """Product ids to the encoder's codes."""
+
+    vocab: list[str]
+
+    def __post_init__(self) -> None:
+        self.codes = {p: i + 2 for i, p in enumerate(self.vocab)}
+
+    def __call__(self, strings: np.ndarray) -> np.ndarray:
+        flat = [PAD if p == "" else self.codes.get(p, OOV) for p in strings.ravel()]
+        return np.asarray(flat, dtype=np.int64).reshape(strings.shape)
+
+
+@dataclass
+class Batch:
+    """The model's tensors for rows of one snapshot."""
+
+    tensors: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(
+        cls, rows: Rows, popular: Popular, coder: Coder, repeats: bool = True, unseen: bool = False
+    ) -> Batch:
+        return cls(
+            (
+                torch.from_numpy(coder(rows.recent)),
+                torch.from_numpy(coder(rows.history)),
+                torch.from_numpy(rows.orders),
+                torch.from_numpy(rows.days_last),
+                torch.from_numpy(rows.days_first),
+                torch.from_numpy(rows.orders_before),
+                torch.from_numpy(coder(popular.product_ids[None])),
+                torch.from_numpy(popular.lines_90d[None]),
+                torch.from_numpy(popular.lines_30d[None]),
+                torch.tensor([1.0 if repeats else 0.0]),
+                torch.tensor([1.0 if unseen else 0.0]),
+            )
+        )
+
+
+def by_snapshot(rows: Rows) -> list[np.ndarray]:
+    """Row indices grouped by as_of (each group shares one best-seller list)."""
+    order = np.argsort(rows.as_of, kind="stable")
+    times = rows.as_of[order]
+    cuts = np.flatnonzero(times[1:] != times[:-1]) + 1
+    return np.split(order, cuts)
+
+
+def targets(rows: Rows, coder: Coder, n_items: int) -> torch.Tensor:
+    """(rows, n_items): 1/n on each of the n catalogue products bought in the window."""
+    y = torch.zeros(len(rows), n_items)
+    for r, bought in enumerate(rows.bought or []):
+        index = [coder.codes[p] - 2 for p in bought if p in coder.codes]
+        if index:
+            y[r, index] = 1.0 / len(index)
+    return y
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def fit(
+    rows: Rows,
+    popular: dict,
+    coder: Coder,
+    n_seen: int,
+    encoder: BehaviourEncoder | None,
+    use: str | None,
+    epochs: int = 2,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> NextProducts:
+    """Train one candidate on `rows` (each with its bought products)."""
+    seed_everything(seed)
+    n_items = len(coder.vocab)
+    model = NextProducts(copy.deepcopy(encoder) if use else None, n_items, n_seen)
+    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    groups = [{"params": head, "lr": 1e-2}]
+    if use == "fine-tuned":
+        groups.append({"params": list(model.encoder.parameters()), "lr": 3e-4})
+    elif use == "frozen":
+        model.encoder.requires_grad_(False)
+    optimizer = torch.optim.AdamW(groups, weight_decay=1e-5)
+    # batches within one snapshot (they share its best sellers), in a seeded random order
+    generator = np.random.default_rng(seed)
+    groups_of_rows = by_snapshot(rows)
+    for _ in range(epochs):
+        model.train()
+        if use == "frozen":
+            model.encoder.eval()
+        batches = []
+        for index in groups_of_rows:
+            shuffled = generator.permutation(index)
+            batches += [shuffled[i : i + batch_size] for i in range(0, len(shuffled), batch_size)]
+        for b in generator.permutation(len(batches)):
+            part = rows.take(batches[b])
+            batch = Batch.of(part, popular[part.as_of[0]], coder)
+            logits = model(*batch.tensors)
+            y = targets(part, coder, n_items)
+            loss = -(torch.log_softmax(logits, dim=1) * y).sum(dim=1).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def top_k(
+    model: NextProducts,
+    rows: Rows,
+    popular: dict,
+    coder: Coder,
+    k: int = 10,
+    repeats: bool = True,
+    unseen: bool = False,
+    batch_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, k) product ids and scores, best first."""
+    ids = np.empty((len(rows), k), dtype=object)
+    scores = np.empty((len(rows), k), dtype=np.float32)
+    vocab = np.asarray(coder.vocab, dtype=object)
+    with torch.no_grad():
+        for index in by_snapshot(rows):
+            for i in range(0, len(index), batch_size):
+                part_index = index[i : i + batch_size]
+                part = rows.take(part_index)
+                batch = Batch.of(part, popular[part.as_of[0]], coder, repeats, unseen)
+                values, codes = torch.topk(model(*batch.tensors), k, dim=1)
+                ids[part_index] = vocab[codes.numpy()]
+                scores[part_index] = values.numpy()
+    return ids, scores
