@@ -121,6 +121,7 @@ def scored_warehouse(feast_warehouse: Warehouse) -> Warehouse:
     from cartcast.features import store as feature_store
     from cartcast.registry import versions as registry
     from cartcast.training.train import TrainOptions, train_model
+    from cartcast.training.train_recommender import RecommenderOptions, train_recommender
 
     feature_store.materialize(feast_warehouse)
     store = feature_store.get_store(feast_warehouse)
@@ -128,6 +129,11 @@ def scored_warehouse(feast_warehouse: Warehouse) -> Warehouse:
         if registry.list_models(feast_warehouse, name).empty:
             train_model(
                 name, feast_warehouse, TrainOptions(quick=True), store=store, echo=lambda _: None
+            )
+    for name in catalog.RECOMMENDERS:
+        if registry.list_models(feast_warehouse, name).empty:
+            train_recommender(
+                name, feast_warehouse, RecommenderOptions(quick=True), echo=lambda _: None
             )
     run_dbt(
         ["build", "--select", "tag:scoring"],

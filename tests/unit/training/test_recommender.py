@@ -1,0 +1,148 @@
+"""The next-product recommender on hand-made rows: its features, masks, export and metrics.
+
+Real data cannot produce these cases on demand (a product the vocabulary never saw, a customer
+with an empty history, exact ties); the integration test runs the same code on the real data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from cartcast.errors import ScoringError
+from cartcast.features.recommend_rows import Popular, Rows
+from cartcast.training import recommend_export, recommend_metrics
+from cartcast.training import recommender as rec
+from cartcast.training.train_recommender import onnx_feed
+from scoring.recommend import check_k
+
+VOCAB = [f"P{i:02d}" for i in range(12)]
+AS_OF = np.datetime64(datetime(2011, 9, 5), "us")
+
+
+def rows(histories: list[list[str]], width: int = 6, length: int = 4) -> Rows:
+    n = len(histories)
+    history = np.full((n, width), "", dtype=object)
+    orders = np.zeros((n, width), dtype=np.float32)
+    last = np.zeros((n, width), dtype=np.float32)
+    first = np.zeros((n, width), dtype=np.float32)
+    recent = np.full((n, length), "", dtype=object)
+    for r, products in enumerate(histories):
+        for j, p in enumerate(products[:width]):
+            history[r, j] = p
+            orders[r, j] = len(products) - j  # the first is the most bought
+            last[r, j] = 3.0 * (j + 1)
+            first[r, j] = 60.0 + j
+        recent[r, : min(length, len(products))] = products[:length]
+    return Rows(
+        customer_id=np.array([f"c{r}" for r in range(n)], dtype=object),
+        as_of=np.full(n, AS_OF),
+        recent=recent,
+        history=history,
+        orders=orders,
+        days_last=last,
+        days_first=first,
+        orders_before=np.array([max(len(h), 1) for h in histories], dtype=np.float32),
+    )
+
+
+def popular() -> dict:
+    ids = np.array(["P11", "P10", "P09", "P08", "", ""], dtype=object)
+    lines = np.array([90, 80, 70, 60, 0, 0], dtype=np.float32)
+    return {AS_OF: Popular(ids, lines, lines / 3)}
+
+
+def model(n_seen: int = 10) -> rec.NextProducts:
+    torch.manual_seed(0)
+    return rec.NextProducts(None, len(VOCAB), n_seen).eval()
+
+
+def test_a_fresh_model_ranks_like_the_repeat_baseline() -> None:
+    """The mix starts at "most-bought first, then best sellers": training moves from there."""
+    data = rows([["P03", "P05", "P01"], []])
+    coder = rec.Coder(VOCAB)
+    ids, _ = rec.top_k(model(), data, popular(), coder, k=5)
+    assert list(ids[0][:3]) == ["P03", "P05", "P01"]
+    # a cold start: the best sellers (the seen ones; P10 and P11 are known by text only)
+    assert list(ids[1][:2]) == ["P09", "P08"]
+
+
+def test_repeats_and_unseen_products_are_masked_when_asked() -> None:
+    data = rows([["P03", "P05", "P01"]])
+    coder = rec.Coder(VOCAB)
+    fresh, _ = rec.top_k(model(), data, popular(), coder, k=5, repeats=False)
+    assert not {"P03", "P05", "P01"} & set(fresh[0])
+    seen_only, _ = rec.top_k(model(), data, popular(), coder, k=9)
+    assert not {"P10", "P11"} & set(seen_only[0])
+    with_unseen, _ = rec.top_k(model(), data, popular(), coder, k=12, unseen=True)
+    assert {"P10", "P11"} <= set(with_unseen[0])
+
+
+def test_a_product_missing_from_the_vocabulary_is_the_unknown_token(tmp_path) -> None:
+    """An id the catalogue never saw maps to OOV in the graph: it scores nothing and the
+    rest of the row is ranked as without it."""
+    coder = rec.Coder(VOCAB)
+    assert coder(np.array(["NEW-1", "", "P00"], dtype=object)).tolist() == [1, 0, 2]
+    net = model()
+    with_unknown = rows([["NEW-1", "P03", "P05"]])
+    without = rows([["P03", "P05"]])
+    # same orders and ages for the known products
+    without.orders[0, :2], without.days_last[0, :2] = (
+        with_unknown.orders[0, 1:3],
+        with_unknown.days_last[0, 1:3],
+    )
+    without.days_first[0, :2] = with_unknown.days_first[0, 1:3]
+    without.orders_before[:] = with_unknown.orders_before
+    example = rec.Batch.of(with_unknown, popular()[AS_OF], coder)
+    proto = recommend_export.export(net, VOCAB, example, {"model_name": "next_products"})
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids_a, scores_a = session.run(None, onnx_feed(with_unknown, popular()[AS_OF], 5, session))
+    ids_b, scores_b = session.run(None, onnx_feed(without, popular()[AS_OF], 5, session))
+    assert "NEW-1" not in set(ids_a[0])
+    assert list(ids_a[0]) == list(ids_b[0])
+    np.testing.assert_allclose(scores_a, scores_b, rtol=1e-5)
+
+
+def test_the_onnx_file_gives_torch_s_top_k_for_any_batch_and_k() -> None:
+    coder = rec.Coder(VOCAB)
+    net = model()
+    with torch.no_grad():  # move off the starting point so the deep part matters
+        for parameter in net.deep.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    data = rows([["P03", "P05", "P01"], ["P02"], [], ["P07", "P06", "P05", "P04", "P03", "P02"]])
+    example = rec.Batch.of(data.take(np.arange(3)), popular()[AS_OF], coder)
+    proto = recommend_export.export(net, VOCAB, example, {"model_name": "next_products"})
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for k in (1, 4, 10):
+        _, want_scores = rec.top_k(net, data, popular(), coder, k=k)
+        got_ids, got_scores = session.run(None, onnx_feed(data, popular()[AS_OF], k, session))
+        np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-5)
+        assert got_ids.shape == (4, k)
+
+
+def test_ranking_metrics_by_hand() -> None:
+    lists = np.array([["a", "b", "c"], ["x", "y", "z"], ["q", "r", "s"]], dtype=object)
+    truths = [frozenset({"b", "d"}), frozenset({"x"}), frozenset()]
+    got = recommend_metrics.ranking(lists, truths, k=3)
+    # row 1: a hit at rank 2 of 2 bought; row 2: a hit at rank 1 of 1; row 3 has no truth
+    assert got["rows"] == 2
+    assert got["hr"] == pytest.approx(1.0)
+    assert got["recall"] == pytest.approx((0.5 + 1.0) / 2)
+    ideal_two = 1 + 1 / np.log2(3)
+    assert got["ndcg"] == pytest.approx(((1 / np.log2(3)) / ideal_two + 1.0) / 2)
+
+
+def test_repeat_lists_top_up_with_best_sellers_not_bought() -> None:
+    data = rows([["P03", "P09"]])
+    got = recommend_metrics.repeat_lists(data, popular(), k=5)
+    assert list(got[0]) == ["P03", "P09", "P11", "P10", "P08"]
+
+
+@pytest.mark.parametrize("k", [0, -3, 1001])
+def test_k_outside_1_to_1000_is_refused(k: int) -> None:
+    with pytest.raises(ScoringError, match="between 1 and 1000"):
+        check_k(k)
