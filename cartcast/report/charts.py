@@ -353,6 +353,27 @@ def realized(frame: pd.DataFrame, task: str) -> bytes:
     return _draw((10.5, 4.0), draw)
 
 
+def recommendation_quality(frame: pd.DataFrame) -> bytes:
+    """HR@10, Recall@10 and NDCG@10 of the stored lists per as_of, once 30 days passed."""
+    frame = frame.sort_values("as_of")
+    when = pd.to_datetime(frame["as_of"])
+
+    def draw(fig: Figure) -> None:
+        ax = fig.subplots()
+        for column, label, style in (
+            ("hr_at_10", "HR@10", "-"),
+            ("ndcg_at_10", "NDCG@10", "--"),
+            ("recall_at_10", "Recall@10", ":"),
+        ):
+            ax.plot(when, frame[column], linestyle=style, marker="o", markersize=3, label=label)
+        ax.set(ylabel="share", ylim=(0, 1))
+        ax.set_title("Realized list quality by as_of")
+        ax.legend()
+        _time_axis(ax)
+
+    return _draw((10.5, 4.0), draw)
+
+
 def quarantine(frame: pd.DataFrame) -> bytes:
     """Quarantined rows by source and reason, largest first (log scale: reasons differ by
     orders of magnitude)."""

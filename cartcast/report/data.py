@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from cartcast.catalog import ModelSpec, get_spec
+from cartcast.catalog import MODELS, RECOMMENDERS, ModelSpec, RecommenderSpec, get_spec
 from cartcast.registry import versions as registry
 from cartcast.training import model_tables, validation_scores
 from cartcast.warehouse.paths import Warehouse
@@ -44,9 +44,64 @@ class ModelEvidence:
 
 
 def reported_models(warehouse: Warehouse) -> list[str]:
-    """Models with a champion, in a stable order."""
+    """Scoring models with a champion, in a stable order (recommenders have their own page)."""
     frame = registry.list_models(warehouse)
-    return sorted(frame.loc[frame["status"] == "champion", "name"].unique())
+    champions = frame.loc[frame["status"] == "champion", "name"].unique()
+    return sorted(n for n in champions if n in MODELS)
+
+
+@dataclass(frozen=True)
+class RecommendationEvidence:
+    """A recommender's champion: its card, its realized lists and a few of its newest lists."""
+
+    spec: RecommenderSpec
+    entry: registry.Entry
+    card: dict
+    realized: pd.DataFrame | None
+    examples: pd.DataFrame | None
+
+
+def load_recommendations(warehouse: Warehouse) -> list[RecommendationEvidence]:
+    frame = registry.list_models(warehouse)
+    champions = set(frame.loc[frame["status"] == "champion", "name"])
+    out = []
+    for name, spec in RECOMMENDERS.items():
+        if name not in champions:
+            continue
+        entry = registry.champion(warehouse, name)
+        card_path = entry.path.parent / "model_card.json"
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+        con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+        try:
+            realized = monitoring_rows(
+                con, "monitoring.recommendation_performance", name, entry.version
+            )
+            examples = _examples(con, f"predictions.{name}_latest")
+        finally:
+            con.close()
+        out.append(RecommendationEvidence(spec, entry, card, realized, examples))
+    return out
+
+
+def _examples(con: duckdb.DuckDBPyConnection, view: str, customers: int = 3) -> pd.DataFrame | None:
+    schema, relation = view.split(".")
+    if not con.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, relation],
+    ).fetchone():
+        return None
+    rows = con.execute(
+        f"""
+        select customer_id, as_of, rank, product_id, description, score, is_repeat
+        from {view}
+        where customer_id in (
+            select customer_id from {view} where not is_cold_start
+            group by customer_id order by customer_id limit ?)
+        order by customer_id, rank
+        """,
+        [customers],
+    ).df()
+    return None if rows.empty else rows
 
 
 def monitoring_rows(

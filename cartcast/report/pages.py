@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cartcast.catalog import LOWER_IS_BETTER
+from cartcast.catalog import LOWER_IS_BETTER, RECOMMENDERS
 from cartcast.pretraining.ablation import read_ablation
 from cartcast.registry import versions as registry
 from cartcast.report import charts
 from cartcast.report import html_page as h
-from cartcast.report.data import ModelEvidence, load_evidence, reported_models
+from cartcast.report.data import (
+    ModelEvidence,
+    RecommendationEvidence,
+    load_evidence,
+    load_recommendations,
+    reported_models,
+)
 from cartcast.training import validation_scores
 from cartcast.training.card import metric_columns
 from cartcast.warehouse.paths import Warehouse
@@ -40,18 +46,28 @@ def write_reports(
     """Write the overview and one page per model; returns their paths, overview first."""
     out_dir = out_dir or report_dir(warehouse)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = names or reported_models(warehouse)
+    asked = names
+    names = [n for n in names if n not in RECOMMENDERS] if names else reported_models(warehouse)
     evidence = [load_evidence(warehouse, name) for name in names]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     try:
         summary: LoadSummary | None = load_summary(warehouse)
     except WarehouseNotBuilt:
         summary = None
+    recommendations = [
+        r for r in load_recommendations(warehouse) if asked is None or r.spec.name in asked
+    ]
     paths = [out_dir / OVERVIEW]
-    paths[0].write_text(overview_page(summary, evidence, stamp, read_ablation(warehouse)))
+    paths[0].write_text(
+        overview_page(summary, evidence, stamp, read_ablation(warehouse), recommendations)
+    )
     for ev in evidence:
         path = out_dir / f"{ev.spec.name}.html"
         path.write_text(model_page(ev, stamp))
+        paths.append(path)
+    for rec in recommendations:
+        path = out_dir / f"{rec.spec.name}.html"
+        path.write_text(recommendation_page(rec, stamp))
         paths.append(path)
     return paths
 
@@ -474,12 +490,128 @@ def pretraining_section(ablation: dict | None) -> str:
     return h.section("What pre-training buys", *parts, anchor="pretraining")
 
 
+def recommendation_page(rec: RecommendationEvidence, stamp: str) -> str:
+    """A recommender's champion: its validation table against the baselines, how its lists
+    did once the window passed, and a few customers' lists."""
+    card = rec.card
+    metrics = card.get("metrics") or {
+        n: v for n, v in rec.entry.metrics.items() if isinstance(v, dict) and "hr_at_10" in v
+    }
+    champion = card.get("champion") or rec.entry.metrics["champion"]
+    columns = ["hr_at_10", "recall_at_10", "ndcg_at_10", "new_hr_at_10"]
+    comparison = h.section(
+        "Validation: the lists against the baselines",
+        h.paragraph(
+            f"Snapshots {escape(' .. '.join(str(t)[:10] for t in card.get('valid_window', [])))}; "
+            "for each customer snapshot with a purchase in the next 30 days, the top 10 against "
+            "the products bought then. New HR@10: lists without the customer's own products, on "
+            "products new to them. The champion was chosen on the last training weeks."
+        ),
+        h.table(
+            ["list", "HR@10", "Recall@10", "NDCG@10", "new HR@10"],
+            [
+                [("* " if n == champion else "") + n, *(_fmt(m[c]) for c in columns)]
+                for n, m in metrics.items()
+            ],
+        ),
+        h.paragraph(escape(card.get("verdict", ""))),
+        anchor="validation",
+    )
+    if rec.realized is None:
+        realized = h.section(
+            "Realized",
+            h.note(
+                "No scored snapshot has had its 30 days pass yet: run <code>dbt build</code> "
+                "later (monitoring.recommendation_performance)."
+            ),
+        )
+    else:
+        realized = h.section(
+            "Realized",
+            h.figure(
+                charts.recommendation_quality(rec.realized),
+                "Realized list quality by as_of",
+                "monitoring.recommendation_performance: each scored snapshot whose 30 days have "
+                "passed, over the customers who bought in them.",
+            ),
+            anchor="realized",
+        )
+    parts = [comparison, realized]
+    if rec.examples is not None:
+        rows = [
+            [
+                str(r.customer_id)[:12],
+                str(r.as_of)[:10],
+                str(r.rank),
+                str(r.product_id),
+                str(r.description or ""),
+                f"{r.score:.3f}",
+                "yes" if r.is_repeat else "",
+            ]
+            for r in rec.examples.itertuples()
+        ]
+        parts.append(
+            h.section(
+                "Newest lists (predictions.next_products_latest)",
+                h.table(
+                    [
+                        "customer",
+                        "as_of",
+                        "rank",
+                        "product",
+                        "description",
+                        "score",
+                        "bought before",
+                    ],
+                    rows,
+                    text_columns=5,
+                ),
+                anchor="lists",
+            )
+        )
+    subtitle = escape(rec.spec.description)
+    return h.page(f"cartcast · {rec.spec.name}", subtitle, parts, f"cartcast report, {stamp}")
+
+
+def recommendations_section(recommendations: list[RecommendationEvidence]) -> str:
+    if not recommendations:
+        return ""
+    rows = []
+    for rec in recommendations:
+        metrics = rec.card.get("metrics", {})
+        champion = rec.card.get("champion", "")
+        model = metrics.get(champion, {})
+        rows.append(
+            [
+                f"{rec.spec.name} v{rec.entry.version}",
+                champion,
+                *(
+                    _fmt(model.get(c, float("nan")))
+                    for c in ("hr_at_10", "recall_at_10", "ndcg_at_10")
+                ),
+            ]
+        )
+    links = " ".join(f'<a href="{r.spec.name}.html">{r.spec.name}</a>' for r in recommendations)
+    return h.section(
+        "Recommendations",
+        h.table(["recommender", "champion", "HR@10", "Recall@10", "NDCG@10"], rows, text_columns=2),
+        f"<p>Pages: {links}</p>",
+        anchor="recommendations",
+    )
+
+
 def overview_page(
     summary: LoadSummary | None,
     evidence: list[ModelEvidence],
     stamp: str,
     ablation: dict | None = None,
+    recommendations: list[RecommendationEvidence] | None = None,
 ) -> str:
-    body = [data_section(summary), models_section(evidence), pretraining_section(ablation)]
+    body = [
+        data_section(summary),
+        models_section(evidence),
+        recommendations_section(recommendations or []),
+        pretraining_section(ablation),
+    ]
     subtitle = "What came in, what was set aside, and how each model does"
     return h.page("cartcast · overview", subtitle, body, f"cartcast report, {stamp}")

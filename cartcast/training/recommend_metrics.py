@@ -26,24 +26,33 @@ REPEAT = "repeat (own most-bought, then popular)"
 CO_PURCHASE = "item-to-item co-purchase"
 
 
-def ranking(lists: np.ndarray, truths: list[frozenset[str]], k: int = K) -> dict[str, float]:
-    """HR@k, Recall@k and NDCG@k of (rows, >= k) lists against each row's bought products."""
+def per_row(
+    lists: np.ndarray, truths: list[frozenset[str]], k: int = K
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(hit, recall, ndcg, kept) per row with any bought product; `kept` indexes those rows."""
     discounts = 1 / np.log2(np.arange(2, k + 2))
-    hr, recall, ndcg = [], [], []
-    for ranked, truth in zip(lists, truths, strict=True):
+    hr, recall, ndcg, kept = [], [], [], []
+    for r, (ranked, truth) in enumerate(zip(lists, truths, strict=True)):
         if not truth:
             continue
         hits = np.array([p in truth for p in ranked[:k]], dtype=float)
-        hr.append(hits.any())
+        hr.append(float(hits.any()))
         recall.append(hits.sum() / len(truth))
-        ndcg.append((hits * discounts).sum() / discounts[: min(len(truth), k)].sum())
-    if not hr:
+        ndcg.append((hits * discounts[: len(hits)]).sum() / discounts[: min(len(truth), k)].sum())
+        kept.append(r)
+    return np.array(hr), np.array(recall), np.array(ndcg), np.array(kept, dtype=np.int64)
+
+
+def ranking(lists: np.ndarray, truths: list[frozenset[str]], k: int = K) -> dict[str, float]:
+    """HR@k, Recall@k and NDCG@k of (rows, >= k) lists against each row's bought products."""
+    hr, recall, ndcg, kept = per_row(lists, truths, k)
+    if not len(kept):
         return {"hr": float("nan"), "recall": float("nan"), "ndcg": float("nan"), "rows": 0}
     return {
-        "hr": float(np.mean(hr)),
-        "recall": float(np.mean(recall)),
-        "ndcg": float(np.mean(ndcg)),
-        "rows": len(hr),
+        "hr": float(hr.mean()),
+        "recall": float(recall.mean()),
+        "ndcg": float(ndcg.mean()),
+        "rows": len(kept),
     }
 
 
