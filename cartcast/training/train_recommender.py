@@ -292,6 +292,9 @@ def train_recommender(
     k = rmetrics.K
     candidates, selection = {}, {}
     for label, use in options.candidates().items():
+        if len(options.candidates()) == 1:
+            selection[label] = None  # nothing to choose between
+            continue
         model = rec.fit(
             fit_rows,
             prepared.popular,
@@ -305,7 +308,9 @@ def train_recommender(
         lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, k)
         selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
         candidates[label] = model
-    champion = max(selection, key=selection.get)
+    champion = max(
+        selection, key=lambda label: -1.0 if selection[label] is None else selection[label]
+    )
     # every candidate refitted on all training snapshots, so validation compares like with like
     for label, use in options.candidates().items():
         candidates[label] = rec.fit(
