@@ -146,25 +146,7 @@ def main() -> None:
         f"a purchase in the next 30 days; validation {prepared.valid_window[0]:%Y-%m-%d} .. "
         f"{prepared.valid_window[1]:%Y-%m-%d}: {len(prepared.valid):,}"
     )
-    fit_rows, select_rows = tr.selection_split(prepared)
-    selection, models = {}, {}
-    for label, use in options.candidates().items():
-        model = rec.fit(
-            fit_rows, prepared.popular, coder, n_seen, encoder, use, options.fit_epochs, args.seed
-        )
-        lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, K)
-        selection[label] = rm.evaluate(lists, select_rows, K)[f"ndcg_at_{K}"]
-        models[label] = rec.fit(
-            prepared.train,
-            prepared.popular,
-            coder,
-            n_seen,
-            encoder,
-            use,
-            options.fit_epochs,
-            args.seed,
-        )
-    champion = max(selection, key=selection.get)
+    models, _, champion = tr.fit_candidates(prepared, options, coder, n_seen, encoder, K)
     con = connect(warehouse, read_only=True)
     try:
         baselines = rm.baseline_lists(con, prepared.valid, prepared.popular, prepared.cutoff, K)

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from cartcast.catalog import get_recommender
 from cartcast.errors import ScoringError
-from cartcast.features.recommend_rows import Popular, Rows, padded, rows_from_table
+from cartcast.features.recommend_rows import Popular, Rows, onnx_feed, padded, rows_from_table
 from cartcast.registry import versions as registry
 from cartcast.registry.metadata import read_metadata
 from scoring.onnx_session import open_session
@@ -70,23 +70,8 @@ class Recommender:
     def run(
         self, rows: Rows, popular: Popular, k: int, repeats: bool, unseen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        feed = {
-            "recent_product_ids": rows.recent,
-            "history_product_ids": rows.history,
-            "history_orders": rows.orders,
-            "history_days_since_last": rows.days_last,
-            "history_days_since_first": rows.days_first,
-            "orders_before": rows.orders_before,
-            "popular_product_ids": popular.product_ids[None],
-            "popular_lines_90d": popular.lines_90d[None],
-            "popular_lines_30d": popular.lines_30d[None],
-            "k": np.array([k], dtype=np.int64),
-            "include_repeats": np.array([1.0 if repeats else 0.0], dtype=np.float32),
-            "include_unseen": np.array([1.0 if unseen else 0.0], dtype=np.float32),
-        }
-        names = {i.name for i in self.session.get_inputs()}
         ids, scores = self.session.run(
-            ["product_ids", "scores"], {n: v for n, v in feed.items() if n in names}
+            ["product_ids", "scores"], onnx_feed(rows, popular, k, self.session, repeats, unseen)
         )
         return ids, scores
 

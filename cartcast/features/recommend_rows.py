@@ -225,3 +225,28 @@ def windows(
             f"from {times[0]:%Y-%m-%d} to {observed:%Y-%m-%d}, {window.days}-day windows)."
         )
     return cutoff, (train[0], train[-1]), (valid[0], valid[-1])
+
+
+def onnx_feed(
+    rows: Rows, popular: Popular, k: int, session=None, repeats: bool = True, unseen: bool = False
+) -> dict[str, np.ndarray]:
+    """The recommender's ONNX feed for rows of one snapshot (see `recommend_export`); with a
+    session, only the inputs its graph kept."""
+    feed = {
+        "recent_product_ids": rows.recent,
+        "history_product_ids": rows.history,
+        "history_orders": rows.orders,
+        "history_days_since_last": rows.days_last,
+        "history_days_since_first": rows.days_first,
+        "orders_before": rows.orders_before,
+        "popular_product_ids": popular.product_ids[None],
+        "popular_lines_90d": popular.lines_90d[None],
+        "popular_lines_30d": popular.lines_30d[None],
+        "k": np.array([k], dtype=np.int64),
+        "include_repeats": np.array([1.0 if repeats else 0.0], dtype=np.float32),
+        "include_unseen": np.array([1.0 if unseen else 0.0], dtype=np.float32),
+    }
+    if session is not None:
+        names = {i.name for i in session.get_inputs()}
+        feed = {n: v for n, v in feed.items() if n in names}
+    return feed

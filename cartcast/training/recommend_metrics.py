@@ -72,19 +72,25 @@ def popularity_lists(rows: Rows, popular: dict, k: int = K) -> np.ndarray:
     return np.stack([popular[t].product_ids[:k] for t in rows.as_of])
 
 
+def top_up(chosen: list[str], best_sellers: np.ndarray, k: int, skip=frozenset()) -> list[str]:
+    """`chosen` filled to k with best sellers not in it (nor in `skip`), in their order."""
+    out = list(chosen[:k])
+    taken = set(out) | set(skip)
+    for p in best_sellers:
+        if len(out) >= k:
+            break
+        if p != "" and p not in taken:
+            out.append(p)
+            taken.add(p)
+    return out
+
+
 def repeat_lists(rows: Rows, popular: dict, k: int = K) -> np.ndarray:
     """Most-bought first (the history's own order: most orders, then most recent), then best
     sellers the customer has not bought."""
     out = np.full((len(rows), k), "", dtype=object)
     for r in range(len(rows)):
-        own = [p for p in rows.history[r] if p != ""][:k]
-        taken = set(own)
-        for p in popular[rows.as_of[r]].product_ids:
-            if len(own) >= k:
-                break
-            if p != "" and p not in taken:
-                own.append(p)
-                taken.add(p)
+        own = top_up([p for p in rows.history[r] if p != ""], popular[rows.as_of[r]].product_ids, k)
         out[r, : len(own)] = own
     return out
 
@@ -124,13 +130,7 @@ class CoPurchase:
                 score = np.asarray(own, dtype=np.float32) @ self.counts[index]
                 best = np.argsort(-score, kind="stable")[:k]
                 chosen = [self.products[i] for i in best if score[i] > 0]
-            taken = set(chosen)
-            for p in popular[rows.as_of[r]].product_ids:
-                if len(chosen) >= k:
-                    break
-                if p != "" and p not in taken:
-                    chosen.append(p)
-                    taken.add(p)
+            chosen = top_up(chosen, popular[rows.as_of[r]].product_ids, k)
             out[r, : len(chosen)] = chosen
         return out
 

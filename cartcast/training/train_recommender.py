@@ -169,12 +169,8 @@ def _without_own(lists: np.ndarray, rows: data.Rows, popular: dict, k: int) -> n
     for r in range(len(rows)):
         own = rows.bought_before(r)
         kept = [p for p in lists[r] if p != "" and p not in own]
-        for p in popular[rows.as_of[r]].product_ids:
-            if len(kept) >= k:
-                break
-            if p != "" and p not in own and p not in kept:
-                kept.append(p)
-        out[r, : len(kept)] = kept[:k]
+        kept = rmetrics.top_up(kept, popular[rows.as_of[r]].product_ids, k, skip=own)
+        out[r, : len(kept)] = kept
     return out
 
 
@@ -220,7 +216,7 @@ def parity(
     best = -np.sort(-every, axis=1)[:, :k]
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got_ids, got_scores = session.run(
-        ["product_ids", "scores"], onnx_feed(rows, popular, k, session)
+        ["product_ids", "scores"], data.onnx_feed(rows, popular, k, session)
     )
     chosen = np.take_along_axis(every, coder(got_ids) - 2, axis=1)
     scale = np.maximum(1.0, np.abs(best))
@@ -229,27 +225,33 @@ def parity(
     )
 
 
-def onnx_feed(
-    rows: data.Rows, popular: data.Popular, k: int, session=None, repeats=True, unseen=False
-) -> dict[str, np.ndarray]:
-    feed = {
-        "recent_product_ids": rows.recent,
-        "history_product_ids": rows.history,
-        "history_orders": rows.orders,
-        "history_days_since_last": rows.days_last,
-        "history_days_since_first": rows.days_first,
-        "orders_before": rows.orders_before,
-        "popular_product_ids": popular.product_ids[None],
-        "popular_lines_90d": popular.lines_90d[None],
-        "popular_lines_30d": popular.lines_30d[None],
-        "k": np.array([k], dtype=np.int64),
-        "include_repeats": np.array([1.0 if repeats else 0.0], dtype=np.float32),
-        "include_unseen": np.array([1.0 if unseen else 0.0], dtype=np.float32),
-    }
-    if session is not None:
-        names = {i.name for i in session.get_inputs()}
-        feed = {n: v for n, v in feed.items() if n in names}
-    return feed
+def fit_candidates(
+    prepared: Prepared,
+    options: RecommenderOptions,
+    coder: rec.Coder,
+    n_seen: int,
+    encoder,
+    k: int = rmetrics.K,
+) -> tuple[dict[str, rec.NextProducts], dict[str, float | None], str]:
+    """Each candidate fitted on the training rows before the selection slice and scored on it
+    (NDCG@k), the best one the champion; then every candidate refitted on all training rows,
+    so validation compares like with like. With one candidate there is nothing to choose."""
+    fit_rows, select_rows = selection_split(prepared)
+    labels = options.candidates()
+
+    def fitted(rows: data.Rows, use: str | None) -> rec.NextProducts:
+        return rec.fit(
+            rows, prepared.popular, coder, n_seen, encoder, use, options.fit_epochs, options.seed
+        )
+
+    selection: dict[str, float | None] = {label: None for label in labels}
+    if len(labels) > 1:
+        for label, use in labels.items():
+            lists, _ = rec.top_k(fitted(fit_rows, use), select_rows, prepared.popular, coder, k)
+            selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
+    champion = max(selection, key=lambda label: selection[label] or -1.0)
+    models = {label: fitted(prepared.train, use) for label, use in labels.items()}
+    return models, selection, champion
 
 
 def train_recommender(
@@ -288,41 +290,8 @@ def train_recommender(
         f"{prepared_cutoff:%Y-%m-%d}"
     )
     coder = rec.Coder(vocab)
-    fit_rows, select_rows = selection_split(prepared)
     k = rmetrics.K
-    candidates, selection = {}, {}
-    for label, use in options.candidates().items():
-        if len(options.candidates()) == 1:
-            selection[label] = None  # nothing to choose between
-            continue
-        model = rec.fit(
-            fit_rows,
-            prepared.popular,
-            coder,
-            n_seen,
-            encoder,
-            use,
-            options.fit_epochs,
-            options.seed,
-        )
-        lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, k)
-        selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
-        candidates[label] = model
-    champion = max(
-        selection, key=lambda label: -1.0 if selection[label] is None else selection[label]
-    )
-    # every candidate refitted on all training snapshots, so validation compares like with like
-    for label, use in options.candidates().items():
-        candidates[label] = rec.fit(
-            prepared.train,
-            prepared.popular,
-            coder,
-            n_seen,
-            encoder,
-            use,
-            options.fit_epochs,
-            options.seed,
-        )
+    candidates, selection, champion = fit_candidates(prepared, options, coder, n_seen, encoder, k)
     con = connect(warehouse, read_only=True)
     try:
         baselines = rmetrics.baseline_lists(

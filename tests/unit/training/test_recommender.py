@@ -14,10 +14,9 @@ import pytest
 import torch
 
 from cartcast.errors import ScoringError
-from cartcast.features.recommend_rows import Popular, Rows
+from cartcast.features.recommend_rows import Popular, Rows, onnx_feed
 from cartcast.training import recommend_export, recommend_metrics
 from cartcast.training import recommender as rec
-from cartcast.training.train_recommender import onnx_feed
 from scoring.recommend import check_k
 
 VOCAB = [f"P{i:02d}" for i in range(12)]
