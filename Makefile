@@ -7,11 +7,14 @@ BIN := $(VENV)/bin
 GPU ?= 0
 ORT_BUILD := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP := $(VENV)/.installed-$(ORT_BUILD)
+# Apache Superset (`make bi`, the `bi` tests) in its own venv: its pins clash with the project's.
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: setup redis chromium demo build summary test lint docs bench clean
+.PHONY: setup redis chromium bi-setup bi demo build summary test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -47,6 +50,22 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
+# Superset and its pinned dependencies (bi/requirements.txt); reinstalled only when that
+# file changes, so `make test` pays for it once.
+bi-setup: $(BI_STAMP)
+
+$(BI_STAMP): bi/requirements.txt
+	test -x $(BI_VENV)/bin/python || $(PYTHON) -m venv $(BI_VENV)
+	rm -f $(BI_STAMP)
+	$(BI_VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BI_VENV)/bin/python -m pip install -q --disable-pip-version-check -r bi/requirements.txt
+	touch $(BI_STAMP)
+
+# The BI server on 127.0.0.1:8088 with the shipped dashboard, in the foreground (Ctrl-C stops
+# it); it prints the URL and the login it created. After `make demo`.
+bi: setup bi-setup
+	$(BIN)/cartcast bi
+
 demo: setup
 	$(BIN)/cartcast demo
 
@@ -56,7 +75,7 @@ build: setup
 summary: setup
 	$(BIN)/cartcast summary
 
-test: setup redis chromium
+test: setup redis chromium bi-setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest

@@ -16,7 +16,16 @@ here on 127.0.0.1 and a free port, stopped afterwards). Then, for random custome
   from `open_model`). The model is the churn_90d MLP of bench/scoring.py (preprocessing
   fitted on synthetic rows, one epoch, exported with `export_torch`), registered as champion
   in each warehouse. The ONNX part alone (`model.score` on a feed built from features
-  already fetched) is printed beside it.
+  already fetched) is printed beside it;
+- one customer's next products in process, what `cartcast recommend --customer ID` does after
+  start-up: `scoring.recommend_online.recommend_one` (one `get_online_features` call for the
+  customer's `customer_sequences` and `customer_product_history` rows and the catalogue's
+  `product_popularity` row, then the next_products ONNX file on a single-threaded session).
+  Synthetic marts as long as the real ones (histories of up to 100 products, 40 on average,
+  the 20 most recent products, 300 best sellers, a catalogue of 4,000 products) for up to
+  20,000 customers; the model is the demo champion's family (the repeat-aware mix, no
+  encoder) exported untrained with `recommend_export.export`, which takes the same time per
+  call. The ONNX part alone is printed beside it.
 
 Each figure: p50 and p99 of 1,000 calls after 100 warm-up calls.
 
@@ -25,7 +34,7 @@ Each figure: p50 and p99 of 1,000 calls after 100 warm-up calls.
 
 The last line is `RESULT online sqlite_p99=<ms> redis_p99=<ms> http_p99=<ms>
 predict_p99=<ms, the higher of SQLite and Redis> ratio=<stock p99 / cartcast p99, in process
-on SQLite>`.
+on SQLite> recommend_p99_ms=<recommend_one's p99, the higher of SQLite and Redis>`.
 """
 
 from __future__ import annotations
@@ -40,12 +49,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The project root ahead of bench/: bench/scoring.py would otherwise hide the `scoring` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from materialize import (
+    AS_OF,
     VIEW,
     apply,
     materialize,
@@ -61,6 +73,10 @@ from cartcast.warehouse.paths import Warehouse
 
 BENCH = Path(__file__).resolve().parent
 SERVICE = "churn_90d_v1"
+RECOMMENDER = "next_products"
+RECOMMENDER_VIEWS = ["customer_sequences", "customer_product_history", "product_popularity"]
+RECOMMEND_CUSTOMERS = 20_000
+CATALOGUE, HISTORY, RECENT, POPULAR = 4_000, 100, 20, 300
 MODEL = "churn_90d"  # scores from SERVICE's features
 SERVER = """
 import sys, uvicorn
@@ -143,6 +159,192 @@ def predict(
     return [percentiles(timings), percentiles(alone), *variants]
 
 
+# ---- the recommender --------------------------------------------------------------------
+
+
+def _lists(lengths: np.ndarray, values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, arrow_type))
+
+
+def _table(mart: str, columns: dict[str, pa.Array]) -> pa.Table:
+    """The columns in the order the dbt contract declares them (and no others)."""
+    from cartcast.warehouse.dbt_contract import mart_columns
+
+    names = [c.name for c in mart_columns(mart)]
+    if sorted(names) != sorted(columns):
+        sys.exit(f"synthetic {mart} has columns {sorted(columns)}, its contract {names}")
+    return pa.table({name: columns[name] for name in names})
+
+
+def recommender_marts(directory: Path, customers: list[str], rng: np.random.Generator) -> list:
+    """customer_sequences, customer_product_history and product_popularity as long as the real
+    marts (in place of write_marts' small ones), one snapshot; returns the catalogue."""
+    vocab = [str(20_000 + i) for i in range(CATALOGUE)]
+    skew = 1.0 / np.arange(1, CATALOGUE + 1)
+    skew /= skew.sum()
+    n = len(customers)
+    ids = pa.array(customers, pa.string())
+    as_of = pa.array(np.full(n, np.datetime64(AS_OF, "us")), pa.timestamp("us"))
+    recent = np.minimum(RECENT, 1 + rng.geometric(1 / 17, n))
+    seen = np.minimum(HISTORY, 1 + rng.geometric(1 / 45, n))
+    bought = np.concatenate([rng.choice(CATALOGUE, size, replace=False) for size in seen])
+    orders = np.concatenate([-np.sort(-(1 + rng.poisson(1.0, size))) for size in seen])
+    last = rng.random(seen.sum()) * 300
+    starts = np.cumsum(seen) - seen
+    orders_before = np.maximum.reduceat(orders, starts) + rng.poisson(2.0, n)
+    names = np.array(vocab, dtype=object)
+    pq.write_table(
+        _table(
+            "customer_sequences",
+            {
+                "customer_id": ids,
+                "as_of": as_of,
+                "recent_product_ids": _lists(
+                    recent, names[rng.choice(CATALOGUE, recent.sum(), p=skew)], pa.string()
+                ),
+                "recent_quantities": _lists(recent, 1 + rng.poisson(3, recent.sum()), pa.int64()),
+                "recent_days_before_as_of": _lists(
+                    recent, np.round(rng.random(recent.sum()) * 200, 6), pa.float64()
+                ),
+                "sequence_length": pa.array(recent, pa.int64()),
+            },
+        ),
+        directory / "customer_sequences.parquet",
+    )
+    pq.write_table(
+        _table(
+            "customer_product_history",
+            {
+                "customer_id": ids,
+                "as_of": as_of,
+                "history_product_ids": _lists(seen, names[bought], pa.string()),
+                "history_orders": _lists(seen, orders, pa.int64()),
+                "history_days_since_last": _lists(seen, np.round(last, 6), pa.float64()),
+                "history_days_since_first": _lists(
+                    seen, np.round(last + rng.random(seen.sum()) * 100, 6), pa.float64()
+                ),
+                "history_length": pa.array(seen, pa.int64()),
+                "orders_before": pa.array(orders_before, pa.int64()),
+            },
+        ),
+        directory / "customer_product_history.parquet",
+    )
+    lines = np.sort(rng.integers(50, 800, POPULAR))[::-1]
+    pq.write_table(
+        _table(
+            "product_popularity",
+            {
+                "catalogue_id": pa.array(["all"]),
+                "as_of": pa.array([np.datetime64(AS_OF, "us")], pa.timestamp("us")),
+                "popular_product_ids": pa.array([vocab[:POPULAR]], pa.list_(pa.string())),
+                "popular_lines_90d": pa.array([lines.tolist()], pa.list_(pa.int64())),
+                "popular_lines_30d": pa.array([(lines // 3).tolist()], pa.list_(pa.int64())),
+            },
+        ),
+        directory / "product_popularity.parquet",
+    )
+    return vocab
+
+
+def build_recommender(folder: Path, data: Path, vocab: list[str]) -> Path:
+    """The repeat-aware mix over the synthetic catalogue, exported to ONNX untrained."""
+    import torch
+
+    from cartcast.features.recommend_rows import HISTORY_COLUMNS, Popular, padded, rows_from_table
+    from cartcast.training import recommend_export as rexport
+    from cartcast.training import recommender as rec
+    from cartcast.training.export import save
+
+    torch.manual_seed(0)
+    sequences = pq.read_table(data / "customer_sequences.parquet").slice(0, 7)
+    history = pq.read_table(data / "customer_product_history.parquet").slice(0, 7)
+    table = sequences.select(["customer_id", "as_of", "recent_product_ids"])
+    for name in (*HISTORY_COLUMNS, "orders_before"):
+        table = table.append_column(name, history.column(name))
+    rows = rows_from_table(table, RECENT, HISTORY)
+    best = pq.read_table(data / "product_popularity.parquet")
+    popular = Popular(
+        padded(best.column("popular_product_ids"), POPULAR, "", object)[0],
+        padded(best.column("popular_lines_90d"), POPULAR, 0.0, np.float32)[0],
+        padded(best.column("popular_lines_30d"), POPULAR, 0.0, np.float32)[0],
+    )
+    model = rec.NextProducts(None, len(vocab), len(vocab))
+    example = rec.Batch.of(rows, popular, rec.Coder(vocab))
+    metadata = {
+        "model_name": RECOMMENDER,
+        "version": "1",
+        "task": "recommend",
+        "feature_service": f"{RECOMMENDER}_v1",
+        "candidate": "repeat-aware mix (untrained)",
+        "family": "torch",
+        "history_width": str(HISTORY),
+        "sequence_length": str(RECENT),
+        "n_seen": str(len(vocab)),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    return save(rexport.export(model, vocab, example, metadata), folder / "model.onnx")
+
+
+def register_recommender(warehouse: Warehouse, path: Path) -> None:
+    from cartcast.registry import versions as registry
+
+    registry.register(
+        warehouse,
+        name=RECOMMENDER,
+        version=1,
+        task="recommend",
+        feature_service=f"{RECOMMENDER}_v1",
+        family="torch",
+        train_window=("2011-01-01T00:00:00+00:00", "2011-08-01T00:00:00+00:00"),
+        valid_window=("2011-08-01T00:00:00+00:00", "2011-11-01T00:00:00+00:00"),
+        cutoff="2011-08-01T00:00:00+00:00",
+        metrics={"champion": "repeat-aware mix (untrained)", "selection_metric": "ndcg_at_10"},
+        path=path,
+    )
+
+
+def recommend(
+    store, warehouse: Warehouse, customers: list[str], calls: int, warmup: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """p50/p99 of recommend_one (features + list) for one customer, and of the ONNX part alone
+    (the arrays built from features already fetched, then the session's run)."""
+    from datetime import UTC, timedelta
+
+    from cartcast.features.online import read_row
+    from scoring.recommend_online import (
+        customer_rows,
+        open_recommender,
+        popular_row,
+        recommend_one,
+    )
+
+    model = open_recommender(warehouse, RECOMMENDER)
+    now = AS_OF.replace(tzinfo=UTC) + timedelta(days=1)
+    rng = np.random.default_rng(4)
+    picks = rng.choice(customers, warmup + calls)
+    timings = []
+    for i, customer in enumerate(picks):
+        start = time.perf_counter()
+        answer = recommend_one(store, str(customer), 10, now, model=model)
+        elapsed = time.perf_counter() - start
+        if answer.cold_start or len(answer.items) != 10:
+            sys.exit(f"{RECOMMENDER} gave customer {customer} no history-based list: {answer}")
+        if i >= warmup:
+            timings.append(elapsed)
+    entity = {"customer_id": str(picks[-1]), "catalogue_id": "all"}
+    values, _ = read_row(store, model.feature_service, entity, now)
+    net = model.model
+    alone = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        rows = customer_rows(values, entity["customer_id"], now, net.length, net.width)
+        net.run(rows, popular_row(values, net.popular_width), 10, model.repeats, model.unseen)
+        alone.append(time.perf_counter() - start)
+    return percentiles(timings), percentiles(alone)
+
+
 def over_http(
     warehouse: Warehouse, online: str, url: str, customers: list[str], calls: int, warmup: int
 ) -> tuple[float, float]:
@@ -210,8 +412,11 @@ def main() -> None:
         table = synthetic_mart(VIEW, n, rng)
         write_marts(root / "data", table, rng)
         customers = table.column("customer_id").to_pylist()
+        shoppers = customers[:RECOMMEND_CUSTOMERS]
+        vocab = recommender_marts(root / "data", shoppers, rng)
         scoring_bench = bench_scoring()
         model_path = scoring_bench.build_model(root / "model", 0)
+        recommender_path = build_recommender(root / "recommender", root / "data", vocab)
         print(
             f"get_online_features({SERVICE}: {len(table.column_names) - 2} features) for one "
             f"customer of {n:,} materialized; p50/p99 of {calls:,} calls after {warmup} warm-up"
@@ -222,6 +427,7 @@ def main() -> None:
                 warehouse = Warehouse(root / online / "cartcast.duckdb", root / "data")
                 store = apply(warehouse, online, store_url or None, True)
                 materialize(store)
+                materialize(store, RECOMMENDER_VIEWS)
                 fast = in_process(store, customers, calls, warmup)
                 stock_store = feature_store.get_store(warehouse, online, store_url or None, False)
                 stock = in_process(stock_store, customers, calls, warmup)
@@ -230,7 +436,9 @@ def main() -> None:
                 scored, onnx_alone, cached, once = predict(
                     store, warehouse, customers, calls, warmup
                 )
-                results[online] = (fast, stock, http, scored)
+                register_recommender(warehouse, recommender_path)
+                listed, list_alone = recommend(store, warehouse, shoppers, calls, warmup)
+                results[online] = (fast, stock, http, scored, listed)
                 print(f"{online}:")
                 print(
                     f"  in process, cartcast store : p50 {fast[0]:6.2f} ms  p99 {fast[1]:6.2f} ms"
@@ -253,15 +461,21 @@ def main() -> None:
                 print(
                     f"  same, service fetched once : p50 {once[0]:6.2f} ms  p99 {once[1]:6.2f} ms"
                 )
+                print(
+                    f"  recommend_one ({RECOMMENDER}): p50 {listed[0]:6.2f} ms  "
+                    f"p99 {listed[1]:6.2f} ms  (the ONNX part alone: p50 {list_alone[0]:.3f} ms, "
+                    f"p99 {list_alone[1]:.3f} ms; {len(shoppers):,} customers with histories)"
+                )
 
-    (sqlite_fast, sqlite_stock, sqlite_http, sqlite_predict) = results["sqlite"]
-    (redis_fast, _, redis_http, redis_predict) = results["redis"]
+    (sqlite_fast, sqlite_stock, sqlite_http, sqlite_predict, sqlite_listed) = results["sqlite"]
+    (redis_fast, _, redis_http, redis_predict, redis_listed) = results["redis"]
     http_p99 = max(sqlite_http[1], redis_http[1])
     predict_p99 = max(sqlite_predict[1], redis_predict[1])
+    recommend_p99 = max(sqlite_listed[1], redis_listed[1])
     print(
         f"RESULT online sqlite_p99={sqlite_fast[1]:.2f}ms redis_p99={redis_fast[1]:.2f}ms "
         f"http_p99={http_p99:.2f}ms predict_p99={predict_p99:.2f}ms "
-        f"ratio={sqlite_stock[1] / sqlite_fast[1]:.2f}"
+        f"ratio={sqlite_stock[1] / sqlite_fast[1]:.2f} recommend_p99_ms={recommend_p99:.2f}"
     )
 
 

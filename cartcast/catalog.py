@@ -52,7 +52,8 @@ class FeatureMart:
     """A feature mart Feast serves (one feature view each), written as Parquet by dbt."""
 
     name: str
-    # the dbt model that feeds it: its Parquet must be at least as new as this table
+    # a dbt model with the mart's snapshots (an `as_of` column): the Parquet must hold its
+    # newest snapshot (`cartcast.features.store.check_marts`)
     upstream: str
 
 
@@ -83,7 +84,8 @@ CUSTOMER = Entity(
     feature_marts=(
         FeatureMart("customer_features", "intermediate.int_customer_snapshot_features"),
         FeatureMart("customer_sequences", "intermediate.int_customer_snapshot_features"),
-        FeatureMart("customer_product_history", "intermediate.int_customer_product_days"),
+        # its snapshots are those of the customer features (the product days have no as_of)
+        FeatureMart("customer_product_history", "intermediate.int_customer_snapshot_features"),
     ),
     label_mart="customer_labels",
 )
@@ -93,7 +95,8 @@ CATALOGUE = Entity(
     name="catalogue",
     key="catalogue_id",
     feature_marts=(
-        FeatureMart("product_popularity", "intermediate.int_merchandise_lines_sequenced"),
+        # one row per snapshot of the calendar (the order lines have no as_of)
+        FeatureMart("product_popularity", "intermediate.int_snapshot_calendar"),
     ),
     label_mart=None,
 )
@@ -386,6 +389,21 @@ def all_names() -> tuple[str, ...]:
 # --- agreement with the dbt project ---------------------------------------------------------
 
 
+def _prediction_files(project_dir: Path, name: str, documented: set[str]) -> list[str]:
+    """A model's `models/predictions/<name>.py` and `<name>_latest.sql`, both documented."""
+    problems = []
+    for suffix, ext in (("", "py"), ("_latest", "sql")):
+        path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
+        if not path.exists():
+            problems.append(f"{name}: models/predictions/{path.name} is missing")
+        if f"{name}{suffix}" not in documented:
+            problems.append(
+                f"{name}: {name}{suffix} is not documented in "
+                "models/predictions/_predictions__models.yml"
+            )
+    return problems
+
+
 def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
     """What in the dbt project disagrees with the catalog, one sentence each (empty: agrees).
 
@@ -418,25 +436,9 @@ def check_project(project_dir: Path = PROJECT_DIR) -> list[str]:
                         f"{name}: scored_models.{name}.{field} is {entry.get(field)!r} in "
                         f"dbt_project.yml, the catalog says {value!r}"
                     )
-        for suffix, ext in (("", "py"), ("_latest", "sql")):
-            path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
-            if not path.exists():
-                problems.append(f"{name}: models/predictions/{path.name} is missing")
-            if f"{name}{suffix}" not in documented:
-                problems.append(
-                    f"{name}: {name}{suffix} is not documented in "
-                    "models/predictions/_predictions__models.yml"
-                )
+        problems += _prediction_files(project_dir, name, documented)
     for name in RECOMMENDERS:
-        for suffix, ext in (("", "py"), ("_latest", "sql")):
-            path = project_dir / "models" / "predictions" / f"{name}{suffix}.{ext}"
-            if not path.exists():
-                problems.append(f"{name}: models/predictions/{path.name} is missing")
-            if f"{name}{suffix}" not in documented:
-                problems.append(
-                    f"{name}: {name}{suffix} is not documented in "
-                    "models/predictions/_predictions__models.yml"
-                )
+        problems += _prediction_files(project_dir, name, documented)
     for name in sorted(set(scored) - set(MODELS)):
         problems.append(f"{name}: in the var scored_models of dbt_project.yml, not in the catalog")
     predictions = project_dir / "models" / "predictions"

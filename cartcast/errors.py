@@ -95,3 +95,10 @@ class RegistryError(CartcastError, ValueError):
 
 class ScoringError(CartcastError, ValueError):
     """A model cannot score a feature table: missing or mistyped inputs, no champion, ..."""
+
+
+# --- BI: publications and the BI server ----------------------------------------------------
+
+
+class BIError(CartcastError, RuntimeError):
+    """Nothing to publish yet, or the BI server cannot be installed, started or loaded."""

@@ -32,6 +32,20 @@ customer_sequences_source = FileSource(
     description="marts.customer_sequences: recent products per customer and snapshot.",
 )
 
+customer_product_history_source = FileSource(
+    name="customer_product_history_source",
+    path=parquet_path("customer_product_history"),
+    timestamp_field="as_of",
+    description="marts.customer_product_history: products bought per customer and snapshot.",
+)
+
+product_popularity_source = FileSource(
+    name="product_popularity_source",
+    path=parquet_path("product_popularity"),
+    timestamp_field="as_of",
+    description="marts.product_popularity: the catalogue's best sellers per snapshot.",
+)
+
 user_event_features_source = FileSource(
     name="user_event_features_source",
     path=parquet_path("user_event_features"),

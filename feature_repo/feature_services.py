@@ -1,29 +1,59 @@
 """One feature service per model version, from the model catalog: the exact feature views a
-version was trained on."""
+version was trained on (scoring models and recommenders alike)."""
 
 from feast import FeatureService
-from feature_views import customer_features, customer_sequences, user_event_features
+from feature_views import (
+    customer_features,
+    customer_product_history,
+    customer_sequences,
+    product_popularity,
+    user_event_features,
+)
 
 from cartcast import catalog
 
-VIEWS = (customer_features, customer_sequences, user_event_features)
+VIEWS = (
+    customer_features,
+    customer_sequences,
+    customer_product_history,
+    product_popularity,
+    user_event_features,
+)
 FEATURE_VIEWS = {view.name: view for view in VIEWS}
 
 
-def feature_service(spec: catalog.ModelSpec) -> FeatureService:
-    missing = [m for m in spec.marts if m not in FEATURE_VIEWS]
+def _views(name: str, marts: tuple[str, ...]) -> list:
+    missing = [m for m in marts if m not in FEATURE_VIEWS]
     if missing:
         raise catalog.CatalogError(
-            f"Model {spec.name} reads marts {missing} that have no feature view in "
+            f"Model {name} reads marts {missing} that have no feature view in "
             "feature_repo/feature_views.py: add one."
         )
+    return [FEATURE_VIEWS[m] for m in marts]
+
+
+def feature_service(spec: catalog.ModelSpec) -> FeatureService:
     return FeatureService(
         name=spec.feature_service,
-        features=[FEATURE_VIEWS[m] for m in spec.marts],
+        features=_views(spec.name, spec.marts),
         description=spec.description,
         tags={"model": spec.name, "label": f"{spec.label_table}.{spec.label}"},
     )
 
 
+def recommender_service(spec: catalog.RecommenderSpec) -> FeatureService:
+    """A recommender's views span two entities (the customer and the catalogue): lookups pass
+    both keys in each entity row."""
+    return FeatureService(
+        name=spec.feature_service,
+        features=_views(spec.name, spec.marts),
+        description=spec.description,
+        tags={"model": spec.name, "task": spec.task, "window": spec.window_text},
+    )
+
+
 # Feast collects module-level objects: one global per service.
 globals().update({spec.feature_service: feature_service(spec) for spec in catalog.MODELS.values()})
+globals().update(
+    {spec.feature_service: recommender_service(spec) for spec in catalog.RECOMMENDERS.values()}
+)

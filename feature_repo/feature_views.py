@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from data_sources import (
     customer_features_source,
+    customer_product_history_source,
     customer_sequences_source,
+    product_popularity_source,
     user_event_features_source,
 )
-from entities import customer, user
+from entities import catalogue, customer, user
 from feast import FeatureView, Field
 from feast.types import Array, Bool, FeastType, Float64, Int32, Int64, String, UnixTimestamp
 
@@ -65,6 +67,31 @@ customer_sequences = FeatureView(
     online=True,
     description="The customer's most recent bought products, newest first (lists).",
     tags={"mart": "marts.customer_sequences"},
+)
+
+customer_product_history = FeatureView(
+    name="customer_product_history",
+    entities=[customer],
+    ttl=CUSTOMER_TTL,
+    schema=schema_from_contract("customer_product_history", ("customer_id", "as_of")),
+    source=customer_product_history_source,
+    online=True,
+    description="The products the customer bought before the snapshot, with order counts and "
+    "ages (lists, most orders first).",
+    tags={"mart": "marts.customer_product_history"},
+)
+
+# One row per weekly snapshot under the catalogue key 'all': the same weekly TTL.
+product_popularity = FeatureView(
+    name="product_popularity",
+    entities=[catalogue],
+    ttl=CUSTOMER_TTL,
+    schema=schema_from_contract("product_popularity", ("catalogue_id", "as_of")),
+    source=product_popularity_source,
+    online=True,
+    description="The catalogue's best sellers before the snapshot, with their lines in 90 and "
+    "30 days (lists, most lines first).",
+    tags={"mart": "marts.product_popularity"},
 )
 
 # Clickstream snapshots come every 10 minutes and describe the last hour; intent decays fast,

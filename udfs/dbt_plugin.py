@@ -8,7 +8,9 @@ Named in profiles.yml (`plugins: - module: udfs.dbt_plugin`). It
 - registers the SQL functions of `udfs.predict` (`cartcast_predict`, ...). They exist only on
   this connection: models that call them must be tables, not views;
 - registers `cartcast_fault_point(name)`, which the models' post-hook calls only when a crash
-  test names that model (`cartcast.warehouse.faults`); otherwise it is never called.
+  test names that model (`cartcast.warehouse.faults`); otherwise it is never called;
+- registers the functions of `udfs.bi_publish`, through which the on-run-end hook publishes
+  the tables BI tools read (`cartcast.bi.publish`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         from cartcast.registry.versions import DDL
+        from udfs import bi_publish
         from udfs.predict import register
 
         conn.execute(DDL)
@@ -44,3 +47,4 @@ class Plugin(BasePlugin):
         conn.create_function(
             "cartcast_fault_point", fault_point, [VARCHAR], BOOLEAN, side_effects=True
         )
+        bi_publish.register(conn)

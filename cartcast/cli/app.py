@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cartcast.cli import doctor, features, models, pipeline, report, serving
+from cartcast.cli import bi, doctor, features, models, pipeline, report, serving
 from cartcast.cli.errors import CartcastGroup
 
 app = typer.Typer(cls=CartcastGroup, no_args_is_help=True, add_completion=False, help=__doc__)
@@ -20,10 +20,12 @@ for command in (
     doctor.doctor,
     serving.score,
     serving.predict,
+    serving.recommend,
 ):
     app.command()(command)
 app.add_typer(features.features_app, name="features")
 app.add_typer(models.models_app, name="models")
+app.add_typer(bi.bi_app, name="bi")
 
 if __name__ == "__main__":
     app()

@@ -68,7 +68,7 @@ def demo(
     from cartcast.cli.common import print_freshness
     from cartcast.cli.models import train_and_report
     from cartcast.cli.report import report
-    from cartcast.cli.serving import predict
+    from cartcast.cli.serving import predict, recommend
     from cartcast.features import store as feature_store
     from cartcast.features.online import online_lookup
     from cartcast.warehouse.connection import connect
@@ -119,6 +119,20 @@ def demo(
         raw_id=False,
         now=now,
         allow_stale=False,
+    )
+    typer.echo(
+        f"\nNext products of customer {customer} "
+        f"(cartcast recommend --customer {customer} --now {now} -k 5):"
+    )
+    recommend(
+        customer=customer,
+        k=5,
+        model=None,
+        version=None,
+        raw_id=False,
+        now=now,
+        allow_stale=False,
+        as_json=False,
     )
     typer.echo("\nWriting the report (cartcast report) ...")
     report(out=None, model=None)

@@ -110,6 +110,48 @@ def _duration(span: timedelta | None) -> str:
     return f"{seconds / 60:.1f} minutes"
 
 
+def utc(now: datetime | None) -> datetime:
+    """`now` as an aware UTC time (naive: taken as UTC); the wall clock when None."""
+    now = now or datetime.now(UTC)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def read_row(
+    store, service_name: str, entity_row: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], tuple[ViewFreshness, ...]]:
+    """One entity row's online features of a feature service, whatever their age: the values
+    (the row's keys first, then the features in the order the marts declare them; None where a
+    view has no row for the entity) and each view's freshness at `now`.
+
+    A service may span entities (a recommender's customer and catalogue views): the row then
+    carries every join key, and each view is read by its own."""
+    service_object = feature_service(store, service_name)
+    row = store.get_online_features(features=service_object, entity_rows=[entity_row]).to_dict(
+        include_event_timestamps=True
+    )
+    # in the order the marts declare them, not the order Feast's reply happens to have
+    order = [*entity_row] + [
+        f.name
+        for projection in service_object.feature_view_projections
+        for f in projection.features
+    ]
+    values = {name: row[name][0] for name in order if name in row}
+    freshness = []
+    for projection in service_object.feature_view_projections:
+        # one row per view and entity: every feature of the view carries its event time
+        seconds = max((row.get(f.name + _TS, [0])[0] or 0) for f in projection.features)
+        event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
+        freshness.append(
+            ViewFreshness(
+                projection.name,
+                event_time,
+                view_ttl(store, projection.name),
+                now - event_time if event_time else None,
+            )
+        )
+    return values, tuple(freshness)
+
+
 def online_lookup(
     customer: str | None = None,
     user: str | None = None,
@@ -124,41 +166,16 @@ def online_lookup(
     key, value = ("customer_id", customer) if customer is not None else ("user_id", user)
     if value is None:
         raise FeatureStoreError("Name a customer or a user to look up.")
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
+    now = utc(now)
     store = store or get_store(warehouse, online)
     service_name = service or catalog.default_service(key)
-    service_object = feature_service(store, service_name)
-    row = store.get_online_features(features=service_object, entity_rows=[{key: value}]).to_dict(
-        include_event_timestamps=True
-    )
-    # in the order the marts declare them, not the order Feast's reply happens to have
-    order = [key] + [
-        f.name
-        for projection in service_object.feature_view_projections
-        for f in projection.features
-    ]
-    values = {name: row[name][0] for name in order if name in row}
+    values, freshness = read_row(store, service_name, {key: value}, now)
     if all(v is None for name, v in values.items() if name != key):
         raise FeatureStoreError(
             f"No online features for {key}={value!r}: unknown id, or not materialized yet "
             "(`cartcast features materialize`)."
         )
-    freshness = []
-    for projection in service_object.feature_view_projections:
-        # one row per view and entity: every feature of the view carries its event time
-        seconds = max((row.get(f.name + _TS, [0])[0] or 0) for f in projection.features)
-        event_time = datetime.fromtimestamp(seconds, UTC) if seconds else None
-        freshness.append(
-            ViewFreshness(
-                projection.name,
-                event_time,
-                view_ttl(store, projection.name),
-                now - event_time if event_time else None,
-            )
-        )
-    return OnlineLookup(key, str(value), values, tuple(freshness), now)
+    return OnlineLookup(key, str(value), values, freshness, now)
 
 
 def online_features(

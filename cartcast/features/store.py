@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feast  # noqa: F401  (imported here for the warnings filter below)
 import yaml
 
 from cartcast import catalog
@@ -26,9 +27,13 @@ from cartcast.warehouse.connection import connect
 from cartcast.warehouse.identifiers import qualified_from_text
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
-# ibis, under Feast's DuckDB offline store, calls a DuckDB method that DuckDB now deprecates;
-# the warning says nothing a cartcast user can act on.
-warnings.filterwarnings("ignore", message=".*fetch_arrow_table", category=DeprecationWarning)
+# Feast's modules run `warnings.simplefilter("once", DeprecationWarning)` when imported, which
+# puts every library's deprecation notices on a cartcast user's terminal: ibis (under Feast's
+# DuckDB offline store) calling DuckDB's deprecated fetch_arrow_table at each materialization,
+# torch's ONNX exporter while training. None is something a user can act on. Feast is imported
+# above, once, and Python's default (deprecations shown to the code's developers, not its
+# users) put back after it.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 FEATURE_REPO = PROJECT_DIR / "feature_repo"
 REPO_MODULES = ("entities", "data_sources", "feature_views", "feature_services")

@@ -30,6 +30,8 @@ from tests.support.warehouse_queries import fetch
 FEATURE_MARTS = {
     "customer_features": "customer_id",
     "customer_sequences": "customer_id",
+    "customer_product_history": "customer_id",
+    "product_popularity": "catalogue_id",
     "user_event_features": "user_id",
 }
 SCALARS = {
@@ -67,12 +69,28 @@ def test_feast_schemas_match_the_dbt_contracts_and_the_parquet(feast_warehouse: 
 def test_every_model_has_its_feature_service(feast_warehouse: Warehouse) -> None:
     store = feature_store.get_store(feast_warehouse)
     names = {s.name for s in store.list_feature_services()}
-    assert names == {"purchase_30d_v1", "churn_90d_v1", "spend_90d_v1", "intent_session_v1"}
+    assert names == {
+        "purchase_30d_v1",
+        "churn_90d_v1",
+        "spend_90d_v1",
+        "intent_session_v1",
+        "next_products_v1",
+    }
     purchase = store.get_feature_service("purchase_30d_v1")
     assert {p.name for p in purchase.feature_view_projections} == {
         "customer_features",
         "customer_sequences",
     }
+    # the recommender's service spans the customer's views and the catalogue's best sellers
+    recommender = store.get_feature_service("next_products_v1")
+    assert [p.name for p in recommender.feature_view_projections] == [
+        "customer_sequences",
+        "customer_product_history",
+        "product_popularity",
+    ]
+    popularity = store.get_feature_view("product_popularity")
+    assert popularity.entities == ["catalogue"] and popularity.ttl == timedelta(days=8)
+    assert store.get_entity("catalogue").join_key == "catalogue_id"
 
 
 def test_training_set_from_feast_equals_the_marts_on_real_data(feast_warehouse: Warehouse) -> None:

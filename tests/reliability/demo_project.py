@@ -24,7 +24,8 @@ DEMO_TIMEOUT_S = 1500
 
 # Left out of the copy at the top of the checkout only (cartcast/warehouse/ is a package).
 TOP_LEVEL_SKIPPED = {
-    ".venv", ".git", "warehouse", "artifacts", "target", "logs", "data", "bench", ".whl", ".gl",
+    ".venv", ".venv-bi", ".git", "warehouse", "artifacts", "target", "logs", "data", "bench",
+    ".whl", ".gl",
 }  # fmt: skip
 ANYWHERE_SKIPPED = shutil.ignore_patterns(
     "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info"

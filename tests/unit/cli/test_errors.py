@@ -38,6 +38,7 @@ def app_raising(error: BaseException) -> typer.Typer:
         errors.WarehouseNotBuilt("No warehouse: run `make demo`."),
         errors.MissingSalt("Set CARTCAST_ID_SALT."),
         errors.CatalogError("Unknown model 'x'; known: ['a']."),
+        errors.BIError("Superset is not installed: run `make bi-setup`."),
     ],
     ids=lambda e: type(e).__name__,
 )
