@@ -36,15 +36,18 @@ CATALOG_ENTRY = f'''        ModelSpec(
             ),
         ),
 '''
-# the end of the MODELS tuple: new entries go just before it
+# where MODELS starts, and the end of its tuple: new entries go just before it (the
+# recommenders' dict, after it, ends the same way)
+START_OF_MODELS = "MODELS: dict[str, ModelSpec] = {\n"
 END_OF_MODELS = "    )\n}\n"
 
 
 def add_fifth_model(root: Path) -> None:
     source = root / "cartcast" / "catalog.py"
     text = source.read_text()
-    assert text.count(END_OF_MODELS) == 1, "the MODELS tuple no longer ends as the steps say"
-    source.write_text(text.replace(END_OF_MODELS, CATALOG_ENTRY + END_OF_MODELS))
+    assert text.count(START_OF_MODELS) == 1, "the catalog no longer defines MODELS as the steps say"
+    end = text.index(END_OF_MODELS, text.index(START_OF_MODELS))
+    source.write_text(text[:end] + CATALOG_ENTRY + text[end:])
     # Step 2: the var scored_models in dbt_project.yml (a line like the others).
     project = root / "dbt_project.yml"
     line = (
