@@ -57,10 +57,11 @@ def bi_env(scored_warehouse: Warehouse) -> dict[str, str]:
     return {**env, **scored_warehouse.env()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bi_server(scored_warehouse: Warehouse, bi_env: dict[str, str]):
-    """`cartcast bi serve --detach` on a free port; `cartcast bi stop` at the end, whatever
-    the tests did (and the server's process group killed if that fails)."""
+    """`cartcast bi serve --detach` on a free port; `cartcast bi stop` once the module's tests
+    are done, whatever they did (and the server's process group killed if that fails), so
+    the server does not outlive them through the rest of the suite."""
     port = free_port()
     started = cartcast("bi", "serve", "--detach", "--port", str(port), env=bi_env)
     paths = BIPaths.for_warehouse(scored_warehouse)
