@@ -51,8 +51,10 @@ def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     """A slice of the real data through the whole pipeline, ids pseudonymized as in the demo:
     `dbt build`, Feast apply and materialize, every model trained (quick) and registered,
     then `dbt build --select tag:scoring`. Returns the warehouse and the source vars."""
+    from cartcast import catalog
     from cartcast.features import store as feature_store
     from cartcast.training.train import TrainOptions, train_model
+    from cartcast.training.train_recommender import RecommenderOptions, train_recommender
     from tests.conftest import BUILD, SCORED_MODELS
     from tests.reliability.pipeline import dbt, write_slice
 
@@ -67,6 +69,8 @@ def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     store = feature_store.get_store(warehouse)
     for name in SCORED_MODELS:
         train_model(name, warehouse, TrainOptions(quick=True), store=store, echo=lambda _: None)
+    for name in catalog.RECOMMENDERS:
+        train_recommender(name, warehouse, RecommenderOptions(quick=True), echo=lambda _: None)
     dbt(["build", "--select", "tag:scoring"], warehouse, source_vars)
     return warehouse, source_vars
 
