@@ -1,4 +1,5 @@
 {#-
+  Sums and means are exact (decimal), so a rerun gives the same table to the last bit.
   How each next_products version's lists did on every scored as_of whose 30 days have passed,
   for the customers who bought merchandise in those 30 days (the protocol of the recommender's
   validation table): HR@10 (any bought product in the top 10), Recall@10 (share of the bought
@@ -91,10 +92,10 @@ hits as (
         lists.model_version,
         count(bought_flagged.product_id) as hits,
         sum(case when bought_flagged.is_new then 1 else 0 end) as new_hits,
-        sum(
-            case when bought_flagged.product_id is not null
-                then ln(2) / ln(lists.rank + 1) else 0 end
-        ) as dcg
+        {{ exact_sum(
+            'case when bought_flagged.product_id is not null
+                then ln(2) / ln(lists.rank + 1) else 0 end'
+        ) }} as dcg
     from lists
     inner join bought_counts
         on bought_counts.customer_id = lists.customer_id
@@ -112,7 +113,7 @@ ideal as (
     -- the best possible DCG of a list of 10 for n bought products: n hits at the top
     select
         positions.n as products_bought,
-        sum(ln(2) / ln(steps.position + 1)) as idcg
+        {{ exact_sum('ln(2) / ln(steps.position + 1)') }} as idcg
     from (select range + 1 as n from range(10)) as positions
     inner join (select range + 1 as position from range(10)) as steps
         on steps.position <= positions.n
@@ -146,12 +147,12 @@ final as (
         model_version,
         as_of,
         count(*) as customers,
-        avg(case when hits > 0 then 1.0 else 0.0 end) as hr_at_10,
-        avg(hits * 1.0 / products_bought) as recall_at_10,
-        avg(ndcg) as ndcg_at_10,
+        {{ exact_avg('case when hits > 0 then 1.0 else 0.0 end') }} as hr_at_10,
+        {{ exact_avg('hits * 1.0 / products_bought') }} as recall_at_10,
+        {{ exact_avg('ndcg') }} as ndcg_at_10,
         sum(case when new_products_bought > 0 then 1 else 0 end) as customers_with_new,
-        avg(case when new_products_bought > 0 then (case when new_hits > 0 then 1.0 else 0.0 end) end)
-            as new_hr_at_10
+        {{ exact_avg('case when new_products_bought > 0
+            then (case when new_hits > 0 then 1.0 else 0.0 end) end') }} as new_hr_at_10
     from per_customer
     group by model_version, as_of
 
