@@ -210,6 +210,10 @@ def _point_current(paths: BIPaths, build_id: str) -> None:
     # A relative link: the bi/ folder can move with the warehouse.
     link = paths.published / f".{CURRENT}.{uuid.uuid4().hex}"
     os.symlink(build_id, link)
+    if paths.current.is_dir() and not paths.current.is_symlink():
+        # a copy of the warehouse that followed the link made `current` a real folder: a
+        # link cannot replace a folder, and that folder is a stale copy of a publication
+        shutil.rmtree(paths.current)
     os.replace(link, paths.current)
 
 

@@ -44,6 +44,13 @@ def score(
     from scoring.feature_source import AsOf
 
     names = one_or_all(model, all_models)
+    if model in catalog.RECOMMENDERS:
+        raise typer.BadParameter(
+            f"{model} lists are written by `dbt build --select {model}` (and one customer's by "
+            f"`cartcast recommend`), not by `cartcast score`."
+        )
+    # --all: the scoring models; the recommenders' lists are built by dbt
+    names = [n for n in names if n not in catalog.RECOMMENDERS]
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     times = tuple(parse_time(t).replace(tzinfo=None) for t in as_of or ())
     window = AsOf(
