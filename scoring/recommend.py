@@ -76,12 +76,12 @@ class Recommender:
         return ids, scores
 
 
-def load(entry: registry.Entry, device: str = "auto") -> Recommender:
+def load(entry: registry.Entry, device: str = "auto", threads: int | None = None) -> Recommender:
     data = entry.verify_file().read_bytes()
     metadata = read_metadata(onnx.load_from_string(data))
     if metadata.get("model_name") != entry.name:
         raise ScoringError(f"{entry.path} holds {metadata.get('model_name')!r}, not {entry.name}.")
-    wrapped = open_session(data, device, None, cache_dir=entry.path.parent / "trt_cache")
+    wrapped = open_session(data, device, threads, cache_dir=entry.path.parent / "trt_cache")
     shapes = {i.name: i.shape for i in wrapped.session.get_inputs()}
     return Recommender(
         entry,

@@ -26,19 +26,16 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import onnx
 import yaml
 
 from cartcast.catalog import CATALOGUE, CUSTOMER, get_recommender
-from cartcast.errors import FeatureStoreError, RegistryError, ScoringError
+from cartcast.errors import FeatureStoreError, RegistryError
 from cartcast.features.online import OnlineLookup, ViewFreshness, read_row, utc
 from cartcast.features.recommend_rows import Popular, Rows
 from cartcast.features.store import get_store
 from cartcast.registry import versions as registry
-from cartcast.registry.metadata import read_metadata
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
-from scoring.onnx_session import open_session
-from scoring.recommend import Recommender, champion, check_k
+from scoring.recommend import Recommender, champion, check_k, load
 
 DEFAULT_RECOMMENDER = "next_products"
 # the catalogue entity's one key (marts.product_popularity)
@@ -177,20 +174,7 @@ def open_recommender(
                 f"Model {name} has no champion: train one with `cartcast train --model {name}`."
             ) from err
         descriptions = _descriptions(con)
-    data = entry.verify_file().read_bytes()
-    metadata = read_metadata(onnx.load_from_string(data))
-    if metadata.get("model_name") != entry.name:
-        raise ScoringError(f"{entry.path} holds {metadata.get('model_name')!r}, not {entry.name}.")
-    wrapped = open_session(data, device, threads, cache_dir=entry.path.parent / "trt_cache")
-    shapes = {i.name: i.shape for i in wrapped.session.get_inputs()}
-    model = Recommender(
-        entry,
-        wrapped.session,
-        wrapped.provider,
-        int(metadata["sequence_length"]),
-        int(metadata["history_width"]),
-        int(shapes["popular_product_ids"][1]),
-    )
+    model = load(entry, device, threads)
     repeats, unseen = list_options()
     return OnlineRecommender(model, descriptions, repeats, unseen)
 
