@@ -55,6 +55,9 @@ class FeatureMart:
     # a dbt model with the mart's snapshots (an `as_of` column): the Parquet must hold its
     # newest snapshot (`cartcast.features.store.check_marts`)
     upstream: str
+    # written by dbt's scoring models, so absent until a model exists: Feast registers its view
+    # and materialization skips it, saying so, while its Parquet is missing or stale
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,17 @@ class ModelSpec:
     description: str = ""
     # bumped when the inputs change: a new feature service, so old versions keep theirs
     service_version: int = 1
+    # the marts of each earlier service version, oldest first (`<name>_v1`, ...): versions
+    # registered on one keep it in the Feast repository, so a rollback still serves
+    earlier_marts: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.earlier_marts) != self.service_version - 1:
+            raise CatalogError(
+                f"Model {self.name} is at service version {self.service_version} but lists "
+                f"the marts of {len(self.earlier_marts)} earlier version(s): list one tuple of "
+                "marts per earlier version in `earlier_marts`."
+            )
 
     @property
     def key(self) -> str:
@@ -177,6 +191,12 @@ class ModelSpec:
     @property
     def feature_service(self) -> str:
         return f"{self.name}_v{self.service_version}"
+
+    @property
+    def services(self) -> dict[str, tuple[str, ...]]:
+        """Every feature service of the model, oldest first, with the marts each serves."""
+        marts = (*self.earlier_marts, self.marts)
+        return {f"{self.name}_v{n}": m for n, m in enumerate(marts, start=1)}
 
     @property
     def label_table(self) -> str:
@@ -230,11 +250,15 @@ MODELS: dict[str, ModelSpec] = {
             entity=CUSTOMER,
             label="churn_90d",
             label_window=timedelta(days=90),
-            marts=("customer_features",),
+            marts=("customer_features", "customer_sequences"),
             numeric=CUSTOMER_NUMERIC,
             categorical=("country",),
+            sequence="recent_product_ids",
             selection_metric="roc_auc",
             description="Probability that an active customer places no order in the next 90 days.",
+            # v2 added the recent products (the sequence models and the pre-trained encoder)
+            service_version=2,
+            earlier_marts=(("customer_features",),),
             rule=BaselineRule(
                 "recency/frequency: days since the last order over orders in 365 days",
                 (RuleTerm("recency_days", 365), RuleTerm("orders_365d", 0, weight=-1)),
@@ -246,11 +270,15 @@ MODELS: dict[str, ModelSpec] = {
             entity=CUSTOMER,
             label="spend_90d",
             label_window=timedelta(days=90),
-            marts=("customer_features",),
+            marts=("customer_features", "customer_sequences"),
             numeric=CUSTOMER_NUMERIC,
             categorical=("country",),
+            sequence="recent_product_ids",
             selection_metric="gini",
             description="Net spend of the customer in the next 90 days (currency of the orders).",
+            # v2 added the recent products (the sequence models and the pre-trained encoder)
+            service_version=2,
+            earlier_marts=(("customer_features",),),
             rule=BaselineRule(
                 "repeat the last 90 days: net spend of the 90 days before the snapshot",
                 (RuleTerm("spend_90d", 0, transform="identity"),),
@@ -301,11 +329,11 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def by_service(service: str) -> ModelSpec:
-    """The model a feature service belongs to."""
+    """The model a feature service belongs to (its current service or an earlier one)."""
     for spec in MODELS.values():
-        if spec.feature_service == service:
+        if service in spec.services:
             return spec
-    known = sorted(s.feature_service for s in MODELS.values())
+    known = sorted(name for s in MODELS.values() for name in s.services)
     raise CatalogError(f"Unknown feature service {service!r}; known: {known}.")
 
 
@@ -322,9 +350,18 @@ def default_service(key: str) -> str:
     return default_model(key).feature_service
 
 
+# Served by Feast for applications and analysis, read by no model: each model carries its own
+# encoder, pre-trained before its own cut-off, while this mart is written with the newest one.
+EMBEDDINGS = FeatureMart(
+    "customer_embeddings", "intermediate.int_customer_snapshot_features", optional=True
+)
+EMBEDDINGS_SERVICE = "customer_embeddings_v1"
+
+
 def feature_marts() -> dict[str, FeatureMart]:
-    """Every feature mart of every entity, by name."""
-    return {m.name: m for e in (*ENTITIES.values(), CATALOGUE) for m in e.feature_marts}
+    """Every mart Feast serves (each entity's, then the embeddings), by name."""
+    marts = [m for e in (*ENTITIES.values(), CATALOGUE) for m in e.feature_marts]
+    return {m.name: m for m in (*marts, EMBEDDINGS)}
 
 
 # --- recommenders ---------------------------------------------------------------------------

@@ -52,3 +52,11 @@ user_event_features_source = FileSource(
     timestamp_field="as_of",
     description="marts.user_event_features: clickstream features per user and 10-minute snapshot.",
 )
+
+customer_embeddings_source = FileSource(
+    name="customer_embeddings_source",
+    path=parquet_path("customer_embeddings"),
+    timestamp_field="as_of",
+    description="marts.customer_embeddings: each customer's encoder vector per snapshot (written "
+    "by dbt's scoring models, once a pre-trained encoder exists).",
+)

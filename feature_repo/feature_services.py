@@ -1,8 +1,10 @@
-"""One feature service per model version, from the model catalog: the exact feature views a
-version was trained on (scoring models and recommenders alike)."""
+"""One feature service per version of a model's inputs, from the model catalog: the exact
+feature views a version was trained on (scoring models and recommenders alike). Earlier
+versions stay, so a model version registered on one still serves after the catalog moves on."""
 
 from feast import FeatureService
 from feature_views import (
+    customer_embeddings,
     customer_features,
     customer_product_history,
     customer_sequences,
@@ -18,6 +20,7 @@ VIEWS = (
     customer_product_history,
     product_popularity,
     user_event_features,
+    customer_embeddings,
 )
 FEATURE_VIEWS = {view.name: view for view in VIEWS}
 
@@ -32,10 +35,10 @@ def _views(name: str, marts: tuple[str, ...]) -> list:
     return [FEATURE_VIEWS[m] for m in marts]
 
 
-def feature_service(spec: catalog.ModelSpec) -> FeatureService:
+def feature_service(spec: catalog.ModelSpec, name: str, marts: tuple[str, ...]) -> FeatureService:
     return FeatureService(
-        name=spec.feature_service,
-        features=_views(spec.name, spec.marts),
+        name=name,
+        features=_views(spec.name, marts),
         description=spec.description,
         tags={"model": spec.name, "label": f"{spec.label_table}.{spec.label}"},
     )
@@ -53,7 +56,21 @@ def recommender_service(spec: catalog.RecommenderSpec) -> FeatureService:
 
 
 # Feast collects module-level objects: one global per service.
-globals().update({spec.feature_service: feature_service(spec) for spec in catalog.MODELS.values()})
+globals().update(
+    {
+        name: feature_service(spec, name, marts)
+        for spec in catalog.MODELS.values()
+        for name, marts in spec.services.items()
+    }
+)
 globals().update(
     {spec.feature_service: recommender_service(spec) for spec in catalog.RECOMMENDERS.values()}
+)
+
+# For applications, not models (each model carries its own encoder): a customer's newest vector.
+globals()[catalog.EMBEDDINGS_SERVICE] = FeatureService(
+    name=catalog.EMBEDDINGS_SERVICE,
+    features=_views(catalog.EMBEDDINGS_SERVICE, (catalog.EMBEDDINGS.name,)),
+    description="Each customer's behaviour-encoder vector (marts.customer_embeddings).",
+    tags={"use": "applications", "mart": "marts.customer_embeddings"},
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from data_sources import (
+    customer_embeddings_source,
     customer_features_source,
     customer_product_history_source,
     customer_sequences_source,
@@ -13,7 +15,17 @@ from data_sources import (
 )
 from entities import catalogue, customer, user
 from feast import FeatureView, Field
-from feast.types import Array, Bool, FeastType, Float64, Int32, Int64, String, UnixTimestamp
+from feast.types import (
+    Array,
+    Bool,
+    FeastType,
+    Float32,
+    Float64,
+    Int32,
+    Int64,
+    String,
+    UnixTimestamp,
+)
 
 from cartcast.warehouse.dbt_contract import Column, feature_columns
 
@@ -27,17 +39,20 @@ DBT_TO_FEAST: dict[str, FeastType] = {
     "varchar[]": Array(String),
     "bigint[]": Array(Int64),
     "double[]": Array(Float64),
+    "float[]": Array(Float32),
 }
 
 
 def schema_from_contract(model: str, keys: tuple[str, ...]) -> list[Field]:
     def field(col: Column) -> Field:
-        if col.data_type not in DBT_TO_FEAST:
+        # a fixed-size array (float[64]) is a list to Feast
+        dtype = re.sub(r"\[\d+\]$", "[]", col.data_type)
+        if dtype not in DBT_TO_FEAST:
             raise TypeError(
                 f"{model}.{col.name}: dbt type {col.data_type!r} has no Feast type; "
                 f"add it to DBT_TO_FEAST in {__file__}."
             )
-        return Field(name=col.name, dtype=DBT_TO_FEAST[col.data_type], description=col.description)
+        return Field(name=col.name, dtype=DBT_TO_FEAST[dtype], description=col.description)
 
     return [field(c) for c in feature_columns(model, keys)]
 
@@ -105,4 +120,18 @@ user_event_features = FeatureView(
     online=True,
     description="Funnel counts and session shape over the hour before the snapshot.",
     tags={"mart": "marts.user_event_features"},
+)
+
+# Written with the newest kept encoder by dbt's scoring models: registered from the start, and
+# materialized once its Parquet exists (see catalog.EMBEDDINGS). The same weekly TTL.
+customer_embeddings = FeatureView(
+    name="customer_embeddings",
+    entities=[customer],
+    ttl=CUSTOMER_TTL,
+    schema=schema_from_contract("customer_embeddings", ("customer_id", "as_of")),
+    source=customer_embeddings_source,
+    online=True,
+    description="The customer's vector from the pre-trained behaviour encoder, and which "
+    "encoder wrote it.",
+    tags={"mart": "marts.customer_embeddings"},
 )

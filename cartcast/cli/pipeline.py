@@ -104,6 +104,13 @@ def demo(
     train_and_report(list(catalog.all_names()), warehouse, quick=quick)
     typer.echo("\nScoring and monitoring (dbt build --select tag:scoring) ...")
     _dbt(["build", "--full-refresh", "--select", "tag:scoring"], warehouse, dbt_vars, salt_env)
+    embeddings = catalog.EMBEDDINGS.name
+    typer.echo(
+        f"\nFeast: materializing {embeddings} (written by the scoring build with the newest "
+        f"encoder; `cartcast features get --customer {customer} "
+        f"--service {catalog.EMBEDDINGS_SERVICE}`) ..."
+    )
+    feature_store.materialize(warehouse, feature_views=[embeddings])
     showcase = catalog.default_model(catalog.CUSTOMER.key).name
     _print_top_customers(warehouse, showcase)
     typer.echo(

@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,32 +154,43 @@ def _repoint(source, warehouse: Warehouse):
     return source
 
 
-def check_marts(warehouse: Warehouse) -> None:
-    """Stop clearly when a feature mart's Parquet is missing or older than its build."""
+def check_marts(warehouse: Warehouse) -> list[str]:
+    """Stop clearly when a feature mart's Parquet is missing or older than its build; an
+    optional mart (`catalog.FeatureMart.optional`) is only reported: the names of those not
+    ready are returned, with the reason, as lines to show."""
     if not warehouse.duckdb_path.exists():
         raise FeatureStoreError(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
         )
+    skipped = []
     con = connect(warehouse, read_only=True)
     try:
         for mart in catalog.feature_marts().values():
-            path, upstream = warehouse.parquet_dir / f"{mart.name}.parquet", mart.upstream
-            if not path.exists():
-                raise FeatureStoreError(
-                    f"Feature mart {path} is missing: run `dbt build` (or `make demo`) first."
-                )
-            (newest_file,) = con.execute(
-                "select max(as_of) from read_parquet(?)", [str(path)]
-            ).fetchone()
-            table = qualified_from_text(upstream)
-            (newest_built,) = con.execute(f"select max(as_of) from {table}").fetchone()
-            if newest_file is not None and newest_built is not None and newest_file < newest_built:
-                raise FeatureStoreError(
-                    f"Feature mart {path} is stale (newest snapshot {newest_file}, the warehouse "
-                    f"has {newest_built}): run `dbt build` to rewrite it."
-                )
+            problem = _mart_problem(con, warehouse, mart)
+            if problem and mart.optional:
+                skipped.append(f"{mart.name}: {problem}")
+            elif problem:
+                raise FeatureStoreError(f"Feature mart {problem}")
     finally:
         con.close()
+    return skipped
+
+
+def _mart_problem(con, warehouse: Warehouse, mart: catalog.FeatureMart) -> str | None:
+    path, upstream = warehouse.parquet_dir / f"{mart.name}.parquet", mart.upstream
+    if not path.exists() and mart.optional:
+        return f"{path} is not built yet (dbt's scoring models write it once a model is trained)"
+    if not path.exists():
+        return f"{path} is missing: run `dbt build` (or `make demo`) first."
+    (newest_file,) = con.execute("select max(as_of) from read_parquet(?)", [str(path)]).fetchone()
+    table = qualified_from_text(upstream)
+    (newest_built,) = con.execute(f"select max(as_of) from {table}").fetchone()
+    if newest_file is not None and newest_built is not None and newest_file < newest_built:
+        return (
+            f"{path} is stale (newest snapshot {newest_file}, the warehouse has "
+            f"{newest_built}): run `dbt build` to rewrite it."
+        )
+    return None
 
 
 def apply(
@@ -220,15 +231,28 @@ def materialize(
     redis_url: str | None = None,
     feature_views: list[str] | None = None,
     fast: bool = True,
+    echo: Callable[[str], None] = print,
 ):
-    """Load the newest feature row per entity in [start, end] into the online store.
+    """Load the newest feature row per entity in [start, end] into the online store (every
+    view, or `feature_views`; an optional mart not built yet is skipped, and said).
 
     Explicit ranges on purpose: Feast's incremental materialization starts at now minus the
     TTL and would silently skip historical snapshots. `fast=False`: stock Feast's writer.
     """
     warehouse = warehouse or Warehouse.from_env()
-    check_marts(warehouse)
+    skipped = check_marts(warehouse)
     store = get_store(warehouse, online, redis_url, fast)
+    not_ready = {line.split(":")[0] for line in skipped}
+    asked = set(feature_views or [])
+    if asked & not_ready:
+        raise FeatureStoreError(
+            "Not ready to materialize: "
+            + "; ".join(line for line in skipped if line.split(":")[0] in asked)
+        )
+    if feature_views is None and skipped:
+        for line in skipped:
+            echo(f"Skipping the feature view {line}")
+        feature_views = [v.name for v in store.list_feature_views() if v.name not in not_ready]
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     end = end or datetime.now(UTC)
     if start >= end:

@@ -1,6 +1,7 @@
 """Customer embeddings: each customer's behaviour-encoder vector at every snapshot, from the
-products bought strictly before it (`marts.customer_sequences`), written by dbt
-(`marts.customer_embeddings`, a Python model) with the encoder's ONNX file.
+products bought strictly before it (`marts.customer_sequences`), written by dbt with the
+encoder's ONNX file (`intermediate.int_customer_embeddings`, a Python model, published as the
+Parquet mart `marts.customer_embeddings` that Feast serves).
 
 The encoder is the newest one kept (`<artifacts>/encoders/`): its cut-off is a column, because
 the vectors of snapshots before it come from weights that saw later purchases. Models never

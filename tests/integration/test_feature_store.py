@@ -72,10 +72,21 @@ def test_every_model_has_its_feature_service(feast_warehouse: Warehouse) -> None
     assert names == {
         "purchase_30d_v1",
         "churn_90d_v1",
+        "churn_90d_v2",
         "spend_90d_v1",
+        "spend_90d_v2",
         "intent_session_v1",
         "next_products_v1",
+        "customer_embeddings_v1",
     }
+    # an earlier version keeps its views: a version registered on it still serves
+    churn_v1 = store.get_feature_service("churn_90d_v1")
+    assert [p.name for p in churn_v1.feature_view_projections] == ["customer_features"]
+    churn_v2 = store.get_feature_service("churn_90d_v2")
+    assert [p.name for p in churn_v2.feature_view_projections] == [
+        "customer_features",
+        "customer_sequences",
+    ]
     purchase = store.get_feature_service("purchase_30d_v1")
     assert {p.name for p in purchase.feature_view_projections} == {
         "customer_features",

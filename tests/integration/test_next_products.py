@@ -127,8 +127,7 @@ def test_monitoring_agrees_with_the_training_evaluation(con) -> None:
 
 def test_the_champion_beats_the_repeat_baseline_on_validation(con) -> None:
     (metrics,) = con.execute(
-        "select metrics from ml.model_registry where name = 'next_products' "
-        "and status = 'champion'"
+        "select metrics from ml.model_registry where name = 'next_products' and status = 'champion'"
     ).fetchone()
     metrics = json.loads(metrics)
     model, repeat = metrics[metrics["champion"]], metrics[recommend_metrics.REPEAT]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -135,3 +135,62 @@ def test_dbt_writes_customer_embeddings_with_the_encoders_onnx_file(
     got = np.array([e for _, e, _ in sample], dtype=np.float32)
     assert np.abs(got - expected).max() <= 1e-5
     assert {c for _, _, c in sample} == {pretrained.cutoff}
+
+
+def test_feast_serves_the_embeddings_mart_once_dbt_wrote_it(
+    scored_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    from cartcast import catalog
+    from cartcast.features import store as feature_store
+    from cartcast.features.online import online_lookup
+    from cartcast.warehouse.dbt_contract import mart_columns
+
+    # the Parquet Feast reads holds the contract's columns, the embedding as a list of floats
+    schema = pq.read_schema(scored_warehouse.parquet_dir / "customer_embeddings.parquet")
+    assert schema.names == [c.name for c in mart_columns("customer_embeddings")]
+    assert str(schema.field("embedding").type.value_type) == "float"
+    store = feature_store.get_store(scored_warehouse)
+    view = store.get_feature_view(catalog.EMBEDDINGS.name)
+    assert [f.name for f in view.features] == ["embedding", "encoder_cutoff", "encoder"]
+
+    con = duckdb.connect(str(scored_warehouse.duckdb_path), read_only=True)
+    try:
+        customer, as_of, embedding, encoder = con.execute(
+            "select customer_id, as_of, embedding, encoder from marts.customer_embeddings "
+            "where as_of = (select max(as_of) from marts.customer_embeddings) "
+            "order by customer_id limit 1"
+        ).fetchone()
+    finally:
+        con.close()
+    feature_store.materialize(scored_warehouse, feature_views=[catalog.EMBEDDINGS.name])
+    found = online_lookup(
+        customer=customer,
+        service=catalog.EMBEDDINGS_SERVICE,
+        warehouse=scored_warehouse,
+        now=as_of,
+    )
+    assert found.values["encoder"] == encoder
+    assert np.allclose(found.values["embedding"], embedding, rtol=0, atol=1e-7)
+
+
+def test_materializing_skips_the_embeddings_until_dbt_wrote_them(
+    feast_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    from cartcast import catalog
+    from cartcast.errors import FeatureStoreError
+    from cartcast.features import store as feature_store
+
+    copy = copy_warehouse(feast_warehouse, tmp_path / "fresh")
+    (copy.parquet_dir / "customer_embeddings.parquet").unlink(missing_ok=True)
+    said: list[str] = []
+    feature_store.apply(copy)
+    feature_store.materialize(copy, end=datetime(2011, 12, 10, tzinfo=UTC), echo=said.append)
+    assert said == [
+        f"Skipping the feature view customer_embeddings: {copy.parquet_dir}/"
+        "customer_embeddings.parquet is not built yet (dbt's scoring models write it once a "
+        "model is trained)"
+    ]
+    with pytest.raises(FeatureStoreError, match=r"customer_embeddings.*not built yet"):
+        feature_store.materialize(copy, feature_views=[catalog.EMBEDDINGS.name])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import shutil
 import sys
@@ -24,6 +25,23 @@ def test_every_model_is_keyed_by_a_known_entity_and_reads_its_marts() -> None:
         assert set(spec.marts) <= set(spec.entity.mart_names), spec.name
         assert spec.feature_service == f"{spec.name}_v{spec.service_version}"
         assert catalog.by_service(spec.feature_service) is spec
+
+
+def test_earlier_services_still_name_their_model_and_marts() -> None:
+    churn = catalog.get_spec("churn_90d")
+    assert churn.services == {
+        "churn_90d_v1": ("customer_features",),
+        "churn_90d_v2": ("customer_features", "customer_sequences"),
+    }
+    assert catalog.by_service("churn_90d_v1") is churn
+    assert catalog.is_upgrade(churn, "churn_90d_v1")
+    assert not catalog.is_upgrade(churn, "churn_90d_v2")
+
+
+def test_a_service_version_without_the_marts_of_each_earlier_one_is_refused() -> None:
+    spec = catalog.get_spec("purchase_30d")
+    with pytest.raises(CatalogError, match="lists the marts of 0 earlier version"):
+        dataclasses.replace(spec, service_version=2)
 
 
 def test_unknown_names_are_refused_with_the_known_ones() -> None:
@@ -119,9 +137,12 @@ def test_the_feast_repository_has_one_feature_service_per_catalog_model() -> Non
     try:
         services = importlib.import_module("feature_services")
         for spec in catalog.MODELS.values():
-            service = getattr(services, spec.feature_service)
-            views = [p.name for p in service.feature_view_projections]
-            assert views == list(spec.marts), spec.name
-            assert service.tags["model"] == spec.name
+            assert list(spec.services)[-1] == spec.feature_service
+            assert spec.services[spec.feature_service] == spec.marts
+            for name, marts in spec.services.items():
+                service = getattr(services, name)
+                views = [p.name for p in service.feature_view_projections]
+                assert views == list(marts), name
+                assert service.tags["model"] == spec.name
     finally:
         sys.path.remove(repo)

@@ -39,7 +39,11 @@ def frame() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(warehouse: Warehouse, frame: pd.DataFrame) -> TrainResult:
     return train_model(
-        "churn_90d", warehouse, TrainOptions(quick=True, seed=3), frame=frame, echo=lambda _: None
+        "churn_90d",
+        warehouse,
+        TrainOptions(quick=True, seed=3, pretrained=False),
+        frame=frame,
+        echo=lambda _: None,
     )
 
 
@@ -102,7 +106,11 @@ def test_retraining_replaces_rows(
     warehouse: Warehouse, trained: TrainResult, frame: pd.DataFrame
 ) -> None:
     again = train_model(
-        "churn_90d", warehouse, TrainOptions(quick=True, seed=3), frame=frame, echo=lambda _: None
+        "churn_90d",
+        warehouse,
+        TrainOptions(quick=True, seed=3, pretrained=False),
+        frame=frame,
+        echo=lambda _: None,
     )
     assert again.version == trained.version + 1
     for table in (REFERENCE_TABLE, IMPORTANCE_TABLE):

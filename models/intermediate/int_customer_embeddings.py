@@ -1,4 +1,4 @@
-"""Each customer's behaviour-encoder vector at every snapshot (see _marts__models.yml)."""
+"""Each customer's behaviour-encoder vector at every snapshot (see _intermediate__models.yml)."""
 
 
 def model(dbt, session):
