@@ -56,6 +56,8 @@ EXPLAIN_MODES = ("latest", "all", "none")
 PAIRS = 8
 # rows whose top reasons are not yet settled draw more pairs, doubling, up to this many
 MAX_PAIRS = 512
+# rows in one model call at most (configurations x rows of a chunk)
+CALL_ROWS = 32_768
 # how many standard errors must separate the smallest top reason from every other input
 SETTLED_Z = 2.0
 # How close to additive (before the link, relative to the change of the row's score there)
@@ -121,8 +123,20 @@ class Explainer:
 
     def _scores(self, feed: dict[str, np.ndarray], present: np.ndarray) -> np.ndarray:
         """(configurations, rows) scores: in configuration c, input i takes the row's value
-        where present[c, i], the baseline's elsewhere. One ONNX Runtime call for all."""
+        where present[c, i], the baseline's elsewhere. As few ONNX Runtime calls as
+        `CALL_ROWS` allows: a sequence model's activations grow with the rows of one call
+        (a Transformer over 20 products holds several GB at a few hundred thousand rows)."""
         rows = len(next(iter(feed.values())))
+        per_call = max(1, CALL_ROWS // max(rows, 1))
+        out = np.empty((len(present), rows), dtype=np.float64)
+        for start in range(0, len(present), per_call):
+            part = present[start : start + per_call]
+            out[start : start + len(part)] = self._score_configurations(feed, part, rows)
+        return out
+
+    def _score_configurations(
+        self, feed: dict[str, np.ndarray], present: np.ndarray, rows: int
+    ) -> np.ndarray:
         stacked = {}
         for i, wanted in enumerate(self.model.inputs):
             mask = present[:, i]
@@ -283,4 +297,3 @@ def top_settled(
     # cannot separate them, and the stable order breaks the tie the same way every time
     separated = (gap >= SETTLED_Z * noise).all(axis=1) & (drawn >= 2)
     return separated | ((noise == 0).all(axis=1) & (drawn >= 2))
-
