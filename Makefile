@@ -88,8 +88,9 @@ lint: setup
 docs: setup
 	$(BIN)/dbt docs generate
 
-bench: setup
+bench: setup redis
 	$(BIN)/python bench/features.py --quick
+	$(BIN)/python bench/materialize.py --quick
 
 clean:
 	rm -rf warehouse target logs
