@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -212,7 +213,7 @@ def apply(
     if check:
         check_marts(warehouse)
     store = get_store(warehouse, online, redis_url, fast)
-    with _friendly_online_errors(store):
+    with _friendly_online_errors(store), _quiet_about_optional_marts(warehouse):
         apply_total_with_repo_instance(
             store,
             store.project,
@@ -221,6 +222,34 @@ def apply(
             skip_source_validation=False,
         )
     return store
+
+
+class _OptionalMartFilter(logging.Filter):
+    """Drops Feast's "could not validate FileSource path" for an optional mart not built yet:
+    its view is registered on purpose before dbt writes it (`catalog.FeatureMart.optional`)."""
+
+    def __init__(self, paths: set[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.args and str(record.args[0]) in self.paths)
+
+
+@contextmanager
+def _quiet_about_optional_marts(warehouse: Warehouse) -> Iterator[None]:
+    paths = {
+        str(warehouse.parquet_dir / f"{m.name}.parquet")
+        for m in catalog.feature_marts().values()
+        if m.optional
+    }
+    logger = logging.getLogger("feast.infra.offline_stores.file_source")
+    quiet = _OptionalMartFilter(paths)
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def materialize(
