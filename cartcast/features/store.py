@@ -155,21 +155,21 @@ def _repoint(source, warehouse: Warehouse):
     return source
 
 
-def check_marts(warehouse: Warehouse) -> list[str]:
+def check_marts(warehouse: Warehouse) -> dict[str, str]:
     """Stop clearly when a feature mart's Parquet is missing or older than its build; an
-    optional mart (`catalog.FeatureMart.optional`) is only reported: the names of those not
-    ready are returned, with the reason, as lines to show."""
+    optional mart (`catalog.FeatureMart.optional`) is only reported: returns the optional
+    marts not ready, each with the reason."""
     if not warehouse.duckdb_path.exists():
         raise FeatureStoreError(
             f"No warehouse at {warehouse.duckdb_path}: run `make demo` or `dbt build` first."
         )
-    skipped = []
+    skipped = {}
     con = connect(warehouse, read_only=True)
     try:
         for mart in catalog.feature_marts().values():
             problem = _mart_problem(con, warehouse, mart)
             if problem and mart.optional:
-                skipped.append(f"{mart.name}: {problem}")
+                skipped[mart.name] = problem
             elif problem:
                 raise FeatureStoreError(f"Feature mart {problem}")
     finally:
@@ -271,17 +271,14 @@ def materialize(
     warehouse = warehouse or Warehouse.from_env()
     skipped = check_marts(warehouse)
     store = get_store(warehouse, online, redis_url, fast)
-    not_ready = {line.split(":")[0] for line in skipped}
-    asked = set(feature_views or [])
-    if asked & not_ready:
-        raise FeatureStoreError(
-            "Not ready to materialize: "
-            + "; ".join(line for line in skipped if line.split(":")[0] in asked)
-        )
+    asked = [name for name in feature_views or [] if name in skipped]
+    if asked:
+        reasons = "; ".join(f"{name}: {skipped[name]}" for name in asked)
+        raise FeatureStoreError(f"Not ready to materialize: {reasons}")
     if feature_views is None and skipped:
-        for line in skipped:
-            echo(f"Skipping the feature view {line}")
-        feature_views = [v.name for v in store.list_feature_views() if v.name not in not_ready]
+        for name, reason in skipped.items():
+            echo(f"Skipping the feature view {name}: {reason}")
+        feature_views = [v.name for v in store.list_feature_views() if v.name not in skipped]
     start = start or datetime(1970, 1, 1, tzinfo=UTC)
     end = end or datetime.now(UTC)
     if start >= end:
