@@ -18,7 +18,7 @@ from tests.reliability.pipeline import SALT_ENV
 from tests.reliability.summary import TALLY
 from tests.support.warehouse_queries import fetch
 
-MODEL = "churn_90d"  # one feature view (customer_features), TTL 8 days
+MODEL = "churn_90d"  # two feature views (customer_features, customer_sequences), TTL 8 days
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,8 @@ def test_scoring_refuses_features_older_than_the_ttl(newest) -> None:
     warned = predict_one(
         customer, model, store, warehouse, now=as_of + timedelta(days=9), allow_stale=True
     )
-    assert [v.view for v in warned.stale] == ["customer_features"]
+    # every view of the model's service is past its TTL, and each is named
+    assert [v.view for v in warned.stale] == ["customer_features", "customer_sequences"]
     assert warned.score == fresh.score
     TALLY.add("stale online reads refused", 2)
 
