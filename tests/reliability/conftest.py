@@ -50,7 +50,8 @@ def clean_warehouse(subset, tmp_path_factory: pytest.TempPathFactory):
 def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     """A slice of the real data through the whole pipeline, ids pseudonymized as in the demo:
     `dbt build`, Feast apply and materialize, every model trained (quick) and registered,
-    then `dbt build --select tag:scoring`. Returns the warehouse and the source vars."""
+    then `dbt build --select tag:scoring` and the customer embeddings it wrote materialized,
+    in the demo's order. Returns the warehouse and the source vars."""
     from cartcast import catalog
     from cartcast.features import store as feature_store
     from cartcast.training.train import TrainOptions, train_model
@@ -72,6 +73,7 @@ def pipeline(raw_paths, tmp_path_factory: pytest.TempPathFactory):
     for name in catalog.RECOMMENDERS:
         train_recommender(name, warehouse, RecommenderOptions(quick=True), echo=lambda _: None)
     dbt(["build", "--select", "tag:scoring"], warehouse, source_vars)
+    feature_store.materialize(warehouse, feature_views=[catalog.EMBEDDINGS.name])
     return warehouse, source_vars
 
 
