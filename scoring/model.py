@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -23,6 +23,8 @@ class ScoringModel:
     inputs: tuple[Input, ...]
     metadata: dict[str, str]
     session: Session
+    # the graph itself, for the explainer (which may cut a sequence model in two)
+    proto: onnx.ModelProto | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -68,7 +70,7 @@ def from_entry(
         )
     # TensorRT engines are cached beside the file, built once per model version
     session = open_session(data, device, threads, cache_dir=path.parent / "trt_cache")
-    return ScoringModel(entry, parse_inputs(metadata), metadata, session)
+    return ScoringModel(entry, parse_inputs(metadata), metadata, session, proto)
 
 
 def resolve(

@@ -51,9 +51,9 @@ class Session:
     # nodes the GPU provider leaves to the CPU (empty on the CPU)
     cpu_nodes: tuple[str, ...] = ()
 
-    def run(self, feed: dict) -> np.ndarray:
-        (score,) = self.session.run(["score"], feed)
-        return score
+    def run(self, feed: dict, output: str = "score") -> np.ndarray:
+        (out,) = self.session.run([output], feed)
+        return out
 
 
 def _say_once(level: int, message: str) -> None:

@@ -121,6 +121,24 @@ def test_contributions_add_up_to_score_minus_baseline(scored_warehouse: Warehous
         assert (np.abs(contributions.sum(axis=1) - (scores - base)) / scale).max() < 1e-5, name
 
 
+def test_sequence_champions_are_explained_cut_in_two_exactly(scored_warehouse: Warehouse) -> None:
+    """A Transformer champion is explained through its encoder and head run apart (the
+    encoder twice per row instead of in every configuration): the same contributions as the
+    whole graph, on real rows."""
+    checked = []
+    for name in SCORED_MODELS:
+        model, inputs = real_feed(scored_warehouse, name, rows=40)
+        if not any(i.length is not None for i in model.inputs):
+            continue
+        cut = explainer(model)
+        assert cut.split is not None, f"{name}: the exported sequence model was not cut"
+        whole = explainer(model, split=False).contributions(inputs)
+        np.testing.assert_array_equal(cut.contributions(inputs)[0], whole[0])
+        checked.append(name)
+    if not checked:
+        pytest.skip("no champion of the scored warehouse reads a product sequence")
+
+
 def test_an_input_at_its_baseline_value_gets_nothing(scored_warehouse: Warehouse) -> None:
     model, inputs = real_feed(scored_warehouse, "churn_90d", rows=50)
     baseline = baseline_feed(model)
