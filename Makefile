@@ -10,11 +10,14 @@ STAMP := $(VENV)/.installed-$(ORT_BUILD)
 # Apache Superset (`make bi`, the `bi` tests) in its own venv: its pins clash with the project's.
 BI_VENV := .venv-bi
 BI_STAMP := $(BI_VENV)/.installed
+# The Spark engine's extra (`pip install -e '.[spark]'`), installed by `make test` and
+# `make spark-setup`, not by `make demo`.
+SPARK_STAMP := $(VENV)/.installed-spark
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: setup redis chromium bi-setup bi demo build summary test lint docs bench clean
+.PHONY: setup redis chromium java spark-setup bi-setup bi demo build summary test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -50,6 +53,20 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
+# Spark runs on Java 17 (Debian's openjdk-17-jre-headless); install it if missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Installing openjdk-17-jre-headless (Debian package) for the Spark engine"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q openjdk-17-jre-headless; }
+
+# The Spark engine: pyspark and dbt-spark (the [spark] extra) and Java 17.
+spark-setup: $(SPARK_STAMP) java
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
 # Superset and its pinned dependencies (bi/requirements.txt); reinstalled only when that
 # file changes, so `make test` pays for it once.
 bi-setup: $(BI_STAMP)
@@ -75,7 +92,7 @@ build: setup
 summary: setup
 	$(BIN)/cartcast summary
 
-test: setup redis chromium bi-setup
+test: setup redis chromium bi-setup spark-setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/pytest

@@ -43,6 +43,10 @@ class DbtError(WarehouseError):
     """dbt exited non-zero; the message carries the failing nodes and dbt's own words."""
 
 
+class SparkUnavailable(WarehouseError):
+    """The Spark engine was asked for, but Java, pyspark or the session is missing."""
+
+
 class MissingSalt(WarehouseError):
     """The privacy option is on but no salt is configured."""
 

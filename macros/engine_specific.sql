@@ -59,7 +59,7 @@
 
 {# Stable row fingerprint of raw values, used to find exact duplicates and as a row key. #}
 {% macro row_fingerprint(columns) -%}
-    md5(concat_ws('|', {% for c in columns %}coalesce(cast({{ c }} as varchar), '<null>'){% if not loop.last %}, {% endif %}{% endfor %}))
+    md5(concat_ws('|', {% for c in columns %}coalesce(cast({{ c }} as string), '<null>'){% if not loop.last %}, {% endif %}{% endfor %}))
 {%- endmacro %}
 
 {% macro is_weekend(expr) -%}
@@ -71,10 +71,10 @@
 
 {# Seconds between two timestamps as a double (exact for second-resolution data). #}
 {% macro days_between(start_expr, end_expr) -%}
-    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 86400.0)
+    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / cast(86400 as double))
 {%- endmacro %}
 {% macro minutes_between(start_expr, end_expr) -%}
-    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / 60.0)
+    ({{ dbt.datediff(start_expr, end_expr, 'second') }} / cast(60 as double))
 {%- endmacro %}
 
 {#- A list of `expr` ordered by the numeric `sort_key`, newest (largest) first. DuckDB's
@@ -127,4 +127,113 @@
     {%- else -%}
         {{ expr }}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Spark (dbt-spark). Spark 4 runs in ANSI mode: a cast that cannot succeed raises, so text
+  is tested before it is cast (integer_or_null) or read with the try_ functions.
+-#}
+{% macro spark__parse_timestamp(expr) -%}
+    coalesce(
+        try_to_timestamp({{ expr }}, 'yyyy-MM-dd HH:mm:ss'),
+        try_to_timestamp({{ expr }}, 'yyyy-MM-dd HH:mm'),
+        try_to_timestamp({{ expr }}, 'M/d/yyyy H:mm')
+    )
+{%- endmacro %}
+
+{% macro spark__clean_text(expr) -%}
+    nullif(trim(both concat(' ', chr(9), chr(10), chr(13)) from cast({{ expr }} as string)), '')
+{%- endmacro %}
+
+{% macro spark__integer_or_null(expr) -%}
+    case when {{ expr }} rlike '^-?[0-9]{1,18}$' then cast({{ expr }} as bigint) end
+{%- endmacro %}
+
+{% macro spark__local_to_utc(expr, tz) -%}
+    to_utc_timestamp({{ expr }}, '{{ tz }}')
+{%- endmacro %}
+
+{% macro spark__epoch_seconds_to_timestamp(expr) -%}
+    cast(timestamp_seconds(cast({{ expr }} as bigint)) as timestamp)
+{%- endmacro %}
+
+{% macro spark__is_weekend(expr) -%}
+    (dayofweek({{ expr }}) in (1, 7))
+{%- endmacro %}
+
+{% macro spark__list_by_key_descending(expr, sort_key) -%}
+    transform(
+        reverse(array_sort(collect_list(named_struct('k', {{ sort_key }}, 'v', {{ expr }})))),
+        x -> x.v
+    )
+{%- endmacro %}
+
+{% macro spark__timestamp_grid(start_expr, end_expr, step_seconds, column_name) -%}
+    select explode(sequence(
+        cast({{ start_expr }} as timestamp),
+        cast({{ end_expr }} as timestamp),
+        make_dt_interval(0, 0, 0, {{ step_seconds }})
+    )) as {{ column_name }}
+{%- endmacro %}
+
+{% macro spark__relation_column_names(relation) -%}
+    {%- set described = run_query('describe query select * from ' ~ relation) -%}
+    {{ return(described.columns[0].values() | list) }}
+{%- endmacro %}
+
+{% macro spark__pseudonymize_id(expr) -%}
+    {%- if cartcast_pseudonymize_ids_enabled() -%}
+        {#- Spark reads backslash escapes in string literals: both are escaped -#}
+        sha2(concat('{{ cartcast_id_salt() | replace("\\", "\\\\") | replace("'", "\\'") }}', ':', {{ expr }}), 256)
+    {%- else -%}
+        {{ expr }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The clause that makes a plain CREATE TABLE a Parquet table on Spark (nothing on DuckDB). -#}
+{% macro cartcast_table_format() -%}
+    {{ return(adapter.dispatch('cartcast_table_format', 'cartcast')()) }}
+{%- endmacro %}
+{% macro default__cartcast_table_format() -%}{%- endmacro %}
+{% macro spark__cartcast_table_format() -%} using parquet{%- endmacro %}
+
+{#- Replaces every row of `table` with those of `select_sql`, at once (Spark's Parquet tables
+    have no DELETE: an INSERT OVERWRITE there). Runs the statements; call it at execution time. -#}
+{% macro cartcast_replace_rows(table, select_sql) -%}
+    {%- do adapter.dispatch('cartcast_replace_rows', 'cartcast')(table, select_sql) -%}
+{%- endmacro %}
+{% macro default__cartcast_replace_rows(table, select_sql) -%}
+    {%- do run_query("delete from " ~ table) -%}
+    {%- do run_query("insert into " ~ table ~ " " ~ select_sql) -%}
+{%- endmacro %}
+{% macro spark__cartcast_replace_rows(table, select_sql) -%}
+    {%- do run_query("insert overwrite table " ~ table ~ " " ~ select_sql) -%}
+{%- endmacro %}
+
+{#- A feature mart Feast reads as Parquet. DuckDB: dbt-duckdb's `external` materialization
+    (a Parquet file under external_root, and a view over it). Spark: a Parquet table. -#}
+{% macro parquet_mart_config() -%}
+    {{ return(adapter.dispatch('parquet_mart_config', 'cartcast')()) }}
+{%- endmacro %}
+{% macro default__parquet_mart_config() -%}
+    {{ return({'materialized': 'external', 'format': 'parquet'}) }}
+{%- endmacro %}
+{% macro spark__parquet_mart_config() -%}
+    {{ return({'materialized': 'table', 'file_format': 'parquet'}) }}
+{%- endmacro %}
+
+{#- An incremental model rebuilt snapshot by snapshot: the rows of each `as_of` it computes
+    replace that snapshot's rows. DuckDB: delete+insert on the unique key. Spark (Parquet, no
+    MERGE): insert_overwrite of the table partitioned by `partition`, which replaces exactly
+    the partitions the run writes. -#}
+{% macro snapshot_incremental_config(unique_key, partition='as_of') -%}
+    {{ return(adapter.dispatch('snapshot_incremental_config', 'cartcast')(unique_key, partition)) }}
+{%- endmacro %}
+{% macro default__snapshot_incremental_config(unique_key, partition) -%}
+    {{ return({'materialized': 'incremental', 'unique_key': unique_key,
+               'incremental_strategy': 'delete+insert'}) }}
+{%- endmacro %}
+{% macro spark__snapshot_incremental_config(unique_key, partition) -%}
+    {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite',
+               'partition_by': [partition], 'file_format': 'parquet'}) }}
 {%- endmacro %}

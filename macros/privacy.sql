@@ -18,11 +18,7 @@
     {%- if not execute -%}
         {{ return('raw') }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select count(*) from information_schema.tables "
-        ~ "where table_schema = 'audit' and table_name = 'id_mode'"
-    ) -%}
-    {%- if found.rows[0][0] == 0 -%}
+    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='id_mode') is none -%}
         {{ return('raw') }}
     {%- endif -%}
     {%- set stored = run_query("select mode from audit.id_mode") -%}
@@ -66,7 +62,8 @@
         {%- endif -%}
         {%- do run_query("create schema if not exists audit") -%}
         {%- do run_query(
-            "create table if not exists audit.id_mode (mode varchar not null, set_at timestamp not null)"
+            "create table if not exists audit.id_mode (mode " ~ dbt.type_string()
+            ~ " not null, set_at timestamp not null)" ~ cartcast_table_format()
         ) -%}
         {%- set stored = run_query("select mode from audit.id_mode") -%}
         {%- set previous = stored.rows[0][0] if stored.rows | length > 0 else none -%}
@@ -79,9 +76,8 @@
             ) }}
         {%- endif -%}
         {%- if previous != mode -%}
-            {%- do run_query("delete from audit.id_mode") -%}
-            {%- do run_query(
-                "insert into audit.id_mode values ('" ~ mode ~ "', current_timestamp)"
+            {%- do cartcast_replace_rows(
+                'audit.id_mode', "select '" ~ mode ~ "', current_timestamp"
             ) -%}
         {%- endif -%}
     {%- endif -%}

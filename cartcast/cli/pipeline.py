@@ -27,11 +27,29 @@ def build(
         "--scoring/--no-scoring",
         help="Also score and monitor (needs a champion per model: `cartcast train --all`).",
     ),
+    engine: str = typer.Option(
+        "duckdb",
+        "--engine",
+        help="duckdb, or spark: the same models on Spark (`make spark-setup`), SQL models only.",
+    ),
+    master: str = typer.Option(
+        None, "--master", help="Spark master (default $CARTCAST_SPARK_MASTER, else local[*])."
+    ),
 ) -> None:
     """Run `dbt build` on the warehouse, then print the load summary. A warehouse the demo
     built with pseudonymized ids is rebuilt the same way (dbt stops a run that would mix)."""
     warehouse = Warehouse.from_env()
     args = ["build", *(["--full-refresh"] if full_refresh else [])]
+    if engine == "spark":
+        from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, spark_env
+
+        # dbt-spark's session method runs SQL models only: the scoring models and the
+        # product text embeddings are Python models
+        _dbt([*args, "--exclude", *SQL_ONLY_EXCLUDE], warehouse, None, spark_env(warehouse, master))
+        typer.echo(f"Built on Spark: tables under {warehouse.duckdb_path.parent / 'spark'}.")
+        return
+    if engine != "duckdb":
+        raise typer.BadParameter(f"--engine must be duckdb or spark, not {engine!r}.")
     if not scoring:
         args += ["--exclude", "tag:scoring"]
     dbt_vars, salt_env = None, None

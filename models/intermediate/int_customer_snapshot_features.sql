@@ -1,9 +1,7 @@
 {{
   config(
-    materialized='incremental',
-    unique_key=['customer_id', 'as_of'],
-    incremental_strategy='delete+insert',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    **snapshot_incremental_config(unique_key=['customer_id', 'as_of'])
   )
 }}
 {#-
@@ -87,17 +85,18 @@ aggregated as (
         stddev_samp(days_since_previous_order) as days_between_orders_std,
         sum(case when is_completed = 1 and days_before_as_of > 30 and days_before_as_of <= 120
             then 1 else 0 end) as orders_31_120d,
+        -- 1e0 is a double on every engine (Spark reads 1.0 as a decimal, and would keep one)
         avg(case when is_completed = 1 then
-            case when {{ is_weekend('ordered_at') }} then 1.0 else 0.0 end end)
+            case when {{ is_weekend('ordered_at') }} then 1e0 else 0e0 end end)
             as share_orders_weekend,
         avg(case when is_completed = 1 then
-            case when extract(hour from ordered_at) < 12 then 1.0 else 0.0 end end)
+            case when extract(hour from ordered_at) < 12 then 1e0 else 0e0 end end)
             as share_orders_morning,
         avg(case when is_completed = 1 then
             case when extract(hour from ordered_at) >= 12 and extract(hour from ordered_at) < 17
-            then 1.0 else 0.0 end end) as share_orders_afternoon,
+            then 1e0 else 0e0 end end) as share_orders_afternoon,
         avg(case when is_completed = 1 then
-            case when extract(hour from ordered_at) >= 17 then 1.0 else 0.0 end end)
+            case when extract(hour from ordered_at) >= 17 then 1e0 else 0e0 end end)
             as share_orders_evening,
         max_by(country, customer_order_number) as country
     from orders_as_of
@@ -162,14 +161,14 @@ final as (
         cast(coalesce(distinct_products.distinct_products, 0) as bigint) as distinct_products,
         round(coalesce(aggregated.avg_basket_lines, 0), 6) as avg_basket_lines,
         round(coalesce(aggregated.avg_basket_items, 0), 6) as avg_basket_items,
-        round(aggregated.cancelled_orders_lifetime * 1.0 / aggregated.all_orders_lifetime, 6)
+        round(aggregated.cancelled_orders_lifetime * 1e0 / aggregated.all_orders_lifetime, 6)
             as cancellation_rate,
         round(cast(coalesce(
             aggregated.returned_amount_lifetime / nullif(aggregated.gross_spend_lifetime, 0), 0
         ) as double), 6) as return_rate,
         round(aggregated.days_between_orders_mean, 6) as days_between_orders_mean,
         round(aggregated.days_between_orders_std, 6) as days_between_orders_std,
-        round((aggregated.orders_30d + 1.0) / (aggregated.orders_31_120d / 3.0 + 1.0), 6)
+        round((aggregated.orders_30d + 1e0) / (aggregated.orders_31_120d / 3e0 + 1e0), 6)
             as order_trend_30v90,
         round(coalesce(aggregated.share_orders_weekend, 0), 6) as share_orders_weekend,
         round(coalesce(aggregated.share_orders_morning, 0), 6) as share_orders_morning,

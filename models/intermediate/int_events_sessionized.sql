@@ -52,7 +52,7 @@ final as (
     select
         event_id,
         user_id,
-        coalesce(session_id, user_id || '-' || cast(session_number as varchar)) as session_id,
+        coalesce(session_id, user_id || '-' || cast(session_number as {{ dbt.type_string() }})) as session_id,
         event_type,
         product_id,
         category_id,

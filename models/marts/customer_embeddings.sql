@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet', tags=['scoring']) }}
+{{ config(tags=['scoring'], **parquet_mart_config()) }}
 {#- Each customer's encoder vector per snapshot, as Parquet for Feast's customer_embeddings view. -#}
 with
 

@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet') }}
+{{ config(**parquet_mart_config()) }}
 {#-
   Customer features as of each snapshot, written as Parquet for Feast (FileSource) and
   exposed as a view in `marts`. Built incrementally upstream; this copy is cheap.

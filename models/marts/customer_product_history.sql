@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet') }}
+{{ config(**parquet_mart_config()) }}
 {#-
   What each customer had bought before each snapshot, product by product: the products in most
   orders first (then the most recently bought, then by id), at most `recommend_history_length`,

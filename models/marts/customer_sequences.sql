@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet') }}
+{{ config(**parquet_mart_config()) }}
 {#-
   Each customer's most recent `sequence_length` bought products before each snapshot,
   newest first, as lists (for sequence models). Lines are found by their running number,

@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet') }}
+{{ config(**parquet_mart_config()) }}
 {#-
   The catalogue's best sellers at each snapshot: the `recommend_popular_products` products on
   the most merchandise lines in the 90 days before as_of, with their lines in those 90 days

@@ -1,4 +1,4 @@
-{{ config(materialized='external', format='parquet') }}
+{{ config(**parquet_mart_config()) }}
 {#-
   Clickstream features per user at each snapshot, for users active in the
   `event_active_window_minutes` before `as_of`, from their events in that window only

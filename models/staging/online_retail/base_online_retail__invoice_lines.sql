@@ -4,7 +4,7 @@
   counted in `removed_duplicates` as an extra copy of an exact duplicate.
 -#}
 {%- set customer_id_text -%}
-    regexp_replace({{ clean_text('CustomerID') }}, '\.0+$', '')
+    regexp_replace({{ clean_text('CustomerID') }}, '[.]0+$', '')
 {%- endset %}
 with
 

@@ -13,7 +13,7 @@ final as (
     select
         row_fingerprint as event_id,
         raw_user_id as user_id,
-        cast(null as varchar) as session_id,
+        cast(null as {{ dbt.type_string() }}) as session_id,
         event_type,
         raw_item_id as product_id,
         raw_category_id as category_id,

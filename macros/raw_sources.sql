@@ -1,0 +1,44 @@
+{#- On Spark, each source is a table over its raw file, (re)declared at the start of every run
+    from the var `spark_raw_files` ("<source>.<table>": {path, header}). Every column is read
+    as text, as DuckDB's read_csv(all_varchar) does, quotes inside quoted fields doubled
+    (RFC 4180, not Spark's default backslash): a file with a header line keeps its own
+    column names (so checked_source still finds a missing one); a headerless file gets the
+    columns its source YAML documents, in order. On DuckDB the sources are the vars' relation
+    expressions (external_location) and this does nothing. Renders to no statement. -#}
+{% macro cartcast_register_raw_sources() %}
+    {{ return(adapter.dispatch('cartcast_register_raw_sources', 'cartcast')()) }}
+{% endmacro %}
+
+{% macro default__cartcast_register_raw_sources() %}{% endmacro %}
+
+{% macro spark__cartcast_register_raw_sources() %}
+    {%- if execute -%}
+        {%- set files = var('spark_raw_files', {}) -%}
+        {#- the raw-file sources (those read through external_location on DuckDB); the model
+            registry is a source too, and is left alone -#}
+        {%- for node in graph.sources.values() if node.config.get('external_location') -%}
+            {%- set key = node.source_name ~ '.' ~ node.name -%}
+            {%- set file = files.get(key) -%}
+            {%- if file is none -%}
+                {{ exceptions.raise_compiler_error(
+                    "On Spark every source needs its raw file: var spark_raw_files has no entry "
+                    ~ "for " ~ key ~ " (rule: spark_raw_file_required). Add "
+                    ~ "{\"" ~ key ~ "\": {\"path\": \"<file>\", \"header\": true}}."
+                ) }}
+            {%- endif -%}
+            {%- set header = file.get('header', true) -%}
+            {%- set columns -%}
+                {%- if not header -%}
+                    ({% for column in node.columns.keys() %}`{{ column }}` string{% if not loop.last %}, {% endif %}{% endfor %})
+                {%- endif -%}
+            {%- endset -%}
+            {%- do run_query("create database if not exists " ~ node.schema) -%}
+            {%- do run_query("drop table if exists " ~ node.schema ~ "." ~ node.identifier) -%}
+            {%- do run_query(
+                "create table " ~ node.schema ~ "." ~ node.identifier ~ " " ~ columns
+                ~ " using csv options (path '" ~ file.path ~ "', header '"
+                ~ (header | string | lower) ~ "', escape '\"', mode 'PERMISSIVE')"
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
+{% endmacro %}
