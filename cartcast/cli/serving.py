@@ -32,10 +32,16 @@ def score(
         "latest", help="Reasons for the newest snapshot (latest), every row (all) or none."
     ),
     memory_limit: str = typer.Option(None, help="DuckDB memory cap, e.g. 1GB (default 1GB)."),
+    engine: str = typer.Option(
+        "duckdb", help="duckdb, or spark: score the Spark-built marts on Spark's executors."
+    ),
+    master: str = typer.Option(None, help="Spark master (default $CARTCAST_SPARK_MASTER)."),
 ) -> None:
     """Score feature snapshots with ONNX Runtime into predictions.<model> (idempotent: a
     rerun replaces the same as_of and version in one transaction), then publish the tables
-    BI tools read (`cartcast bi publish`)."""
+    BI tools read (`cartcast bi publish`). `--engine spark` writes the Spark table
+    predictions.<model> instead (no reasons there), from the marts `cartcast build --engine
+    spark` built."""
     import logging
 
     from cartcast.bi.publish import publish
@@ -59,6 +65,14 @@ def score(
         parse_time(end).replace(tzinfo=None) if end else None,
     )
     warehouse = Warehouse.from_env()
+    if engine == "spark":
+        from scoring.spark_job import score_on_spark
+
+        for name in names:
+            typer.echo(score_on_spark(warehouse, name, version, window, master).describe())
+        return
+    if engine != "duckdb":
+        raise typer.BadParameter(f"--engine must be duckdb or spark, not {engine!r}.")
     for name in names:
         run = run_score(
             warehouse,

@@ -88,7 +88,9 @@ def session(warehouse: Warehouse, master: str | None = None, app: str = "cartcas
     """A Spark session on this warehouse's Spark tables (the ones dbt builds), bound to the
     loopback address. Environment variables must be in place before the JVM starts."""
     env = spark_env(warehouse, master)
-    os.environ.update(env)
+    # the JVM and the Python workers it starts read these from this process's environment;
+    # CARTCAST_TARGET is left out, so a dbt run started from this process stays on DuckDB
+    os.environ.update({k: env[k] for k in ("SPARK_LOCAL_IP", "PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")})
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app).enableHiveSupport()

@@ -1,4 +1,5 @@
-"""The same slice of the bundled real data built by dbt on DuckDB and on Spark."""
+"""The same slice of the bundled real data built by dbt on DuckDB and on Spark, in one
+warehouse (DuckDB's file and Parquet marts beside Spark's tables, as a user would have)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from cartcast.warehouse.dbt_runner import run_dbt
 from cartcast.warehouse.paths import Warehouse
-from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, spark_env
+from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, session, spark_env
 from tests.conftest import FIXED_NOW, subset_vars, write_real_subset
 
 # Every SQL model (what `cartcast build --engine spark` builds), on both engines.
@@ -14,11 +15,14 @@ SPARK_BUILD = ("build", "--exclude", *SQL_ONLY_EXCLUDE)
 # A documented slice: every 20th customer's order lines (with the guest lines of the first
 # days) and the first 20 minutes of clickstream (tests/conftest.py write_real_subset).
 EVERY_NTH_CUSTOMER = 20
+# Two executor processes of one core each: serialization and per-executor ONNX Runtime
+# sessions are exercised, not only threads of one process.
+MASTER = "local-cluster[2,1,1024]"
 
 
 @pytest.fixture(scope="session")
 def both_engines(raw_paths, tmp_path_factory: pytest.TempPathFactory):
-    """(DuckDB warehouse, Spark warehouse, dbt vars), both built from the same files."""
+    """(warehouse, dbt vars): the slice built by dbt on DuckDB and on Spark."""
     root = tmp_path_factory.mktemp("engines")
     paths = write_real_subset(raw_paths, root / "raw", every_nth_customer=EVERY_NTH_CUSTOMER)
     # ids pseudonymized, as the demo builds them: the salted hashes must agree too
@@ -31,10 +35,18 @@ def both_engines(raw_paths, tmp_path_factory: pytest.TempPathFactory):
             "taobao.user_behavior": {"path": str(paths["taobao"]), "header": False},
         },
     }
-    salt = {"CARTCAST_ID_SALT": "a salt with a quote ' and a backslash \\ in it"}
-    duck = Warehouse.under(root / "duckdb")
-    run_dbt(list(SPARK_BUILD), duck, dbt_vars, work_dir=root / "duckdb", extra_env=salt)
-    spark = Warehouse.under(root / "spark")
-    spark_run = {**spark_env(spark), **salt}
-    run_dbt(list(SPARK_BUILD), spark, dbt_vars, work_dir=root / "spark", extra_env=spark_run)
-    return duck, spark, dbt_vars
+    salt = {"CARTCAST_ID_SALT": "a salt with a quote ' and a backslash \\\\ in it"}
+    warehouse = Warehouse.under(root / "warehouse")
+    run_dbt(list(SPARK_BUILD), warehouse, dbt_vars, work_dir=root / "duckdb", extra_env=salt)
+    spark_run = {**spark_env(warehouse), **salt}
+    run_dbt(list(SPARK_BUILD), warehouse, dbt_vars, work_dir=root / "spark", extra_env=spark_run)
+    return warehouse, dbt_vars
+
+
+@pytest.fixture(scope="session")
+def spark(both_engines):
+    """cartcast's Spark session on the warehouse's Spark tables (stopped at the end)."""
+    warehouse, _ = both_engines
+    started = session(warehouse, master=MASTER)
+    yield started
+    started.stop()

@@ -6,7 +6,6 @@ import duckdb
 import pytest
 
 from cartcast import catalog
-from cartcast.warehouse.spark import session
 from tests.spark.compare import difference
 
 pytestmark = pytest.mark.spark
@@ -14,10 +13,9 @@ pytestmark = pytest.mark.spark
 COMPARED_SCHEMAS = ("staging", "quarantine", "audit", "intermediate", "marts")
 
 
-def test_every_table_is_equal_on_both_engines(both_engines) -> None:
-    duck, spark_warehouse, _ = both_engines
-    con = duckdb.connect(str(duck.duckdb_path), read_only=True)
-    spark = session(spark_warehouse, master="local[2]")
+def test_every_table_is_equal_on_both_engines(both_engines, spark) -> None:
+    warehouse, _ = both_engines
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
     try:
         names = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables "
