@@ -51,7 +51,7 @@ from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
 OUT_DIR = PROJECT_DIR / "bench" / "out"
 CACHE_DIR = OUT_DIR / "cache"
-GENERATOR_SOURCE = PROJECT_DIR / "cartcast" / "generate.py"
+GENERATOR_SOURCE = PROJECT_DIR / "cartcast" / "synthetic" / "generate.py"
 
 # The same "now" as the tests: nothing in the synthetic data is in the future.
 NOW = "2026-01-01 00:00:00"

@@ -1,10 +1,12 @@
 {#- On Spark, each source is a table over its raw file, (re)declared at the start of every run
-    from the var `spark_raw_files` ("<source>.<table>": {path, header}). Every column is read
-    as text, as DuckDB's read_csv(all_varchar) does, quotes inside quoted fields doubled
-    (RFC 4180, not Spark's default backslash): a file with a header line keeps its own
-    column names (so checked_source still finds a missing one); a headerless file gets the
-    columns its source YAML documents, in order. On DuckDB the sources are the vars' relation
-    expressions (external_location) and this does nothing. Renders to no statement. -#}
+    from the var `spark_raw_files` ("<source>.<table>": {path, header, format}). A CSV file
+    (format csv, the default) is read with every column as text, as DuckDB's
+    read_csv(all_varchar) reads it, quotes inside quoted fields doubled (RFC 4180, not Spark's
+    default backslash): with a header line it keeps its own column names (so checked_source
+    still finds a missing one); headerless, it gets the columns its source YAML documents, in
+    order. A Parquet file (format parquet) keeps its own column names and types. On DuckDB the
+    sources are the vars' relation expressions (external_location) and this does nothing.
+    Renders to no statement. -#}
 {% macro cartcast_register_raw_sources() %}
     {{ return(adapter.dispatch('cartcast_register_raw_sources', 'cartcast')()) }}
 {% endmacro %}
@@ -32,13 +34,16 @@
                     ({% for column in node.columns.keys() %}`{{ column }}` string{% if not loop.last %}, {% endif %}{% endfor %})
                 {%- endif -%}
             {%- endset -%}
+            {%- if file.get('format', 'csv') == 'parquet' -%}
+                {%- set reader = "using parquet options (path '" ~ file.path ~ "')" -%}
+            {%- else -%}
+                {%- set reader = columns ~ " using csv options (path '" ~ file.path
+                    ~ "', header '" ~ (header | string | lower)
+                    ~ "', escape '\"', mode 'PERMISSIVE')" -%}
+            {%- endif -%}
             {%- do run_query("create database if not exists " ~ node.schema) -%}
             {%- do run_query("drop table if exists " ~ node.schema ~ "." ~ node.identifier) -%}
-            {%- do run_query(
-                "create table " ~ node.schema ~ "." ~ node.identifier ~ " " ~ columns
-                ~ " using csv options (path '" ~ file.path ~ "', header '"
-                ~ (header | string | lower) ~ "', escape '\"', mode 'PERMISSIVE')"
-            ) -%}
+            {%- do run_query("create table " ~ node.schema ~ "." ~ node.identifier ~ " " ~ reader) -%}
         {%- endfor -%}
     {%- endif -%}
 {% endmacro %}
