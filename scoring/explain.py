@@ -294,9 +294,7 @@ def explainer(
     orders = antithetic_orders(len(model.inputs), max(pairs, max_pairs), seed)
     baseline = baseline_feed(model)
     halves = sequence_halves(model) if split else None
-    if halves is None:
-        return Explainer(model, baseline, orders, first_pairs=pairs)
-    base_state = halves.state(baseline[halves.sequence])
+    base_state = None if halves is None else halves.state(baseline[halves.sequence])
     return Explainer(
         model, baseline, orders, first_pairs=pairs, split=halves, base_state=base_state
     )
