@@ -218,6 +218,8 @@
 {% macro default__parquet_mart_config() -%}
     {{ return({'materialized': 'external', 'format': 'parquet'}) }}
 {%- endmacro %}
+{#- A managed table, so that a rebuild's DROP removes its files too; Feast reads them where
+    Spark keeps them (CARTCAST_MARTS_ENGINE=spark, cartcast.warehouse.paths). -#}
 {% macro spark__parquet_mart_config() -%}
     {{ return({'materialized': 'table', 'file_format': 'parquet'}) }}
 {%- endmacro %}

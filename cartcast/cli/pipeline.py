@@ -46,7 +46,7 @@ def build(
         # dbt-spark's session method runs SQL models only: the scoring models and the
         # product text embeddings are Python models
         _dbt([*args, "--exclude", *SQL_ONLY_EXCLUDE], warehouse, None, spark_env(warehouse, master))
-        typer.echo(f"Built on Spark: tables under {warehouse.duckdb_path.parent / 'spark'}.")
+        typer.echo(f"Built on Spark: tables under {warehouse.spark_dir / 'tables'}.")
         return
     if engine != "duckdb":
         raise typer.BadParameter(f"--engine must be duckdb or spark, not {engine!r}.")

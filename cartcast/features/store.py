@@ -150,8 +150,8 @@ def repo_contents(warehouse: Warehouse):
 
 
 def _repoint(source, warehouse: Warehouse):
-    mart = Path(source.path).name
-    source.file_options.uri = str(warehouse.parquet_dir / mart)
+    mart = Path(source.path).name.removesuffix(".parquet")
+    source.file_options.uri = str(warehouse.mart_file(mart))
     return source
 
 
@@ -178,11 +178,14 @@ def check_marts(warehouse: Warehouse) -> dict[str, str]:
 
 
 def _mart_problem(con, warehouse: Warehouse, mart: catalog.FeatureMart) -> str | None:
-    path, upstream = warehouse.parquet_dir / f"{mart.name}.parquet", mart.upstream
-    if not path.exists() and mart.optional:
+    path, upstream = warehouse.mart_file(mart.name), mart.upstream
+    built = any(path.parent.glob(path.name))
+    if not built and mart.optional:
         return f"{path} is not built yet (dbt's scoring models write it once a model is trained)"
-    if not path.exists():
+    if not built:
         return f"{path} is missing: run `dbt build` (or `make demo`) first."
+    if warehouse.marts_engine != "duckdb":
+        return None  # the upstream tables are the other engine's: nothing here to compare
     (newest_file,) = con.execute("select max(as_of) from read_parquet(?)", [str(path)]).fetchone()
     table = qualified_from_text(upstream)
     (newest_built,) = con.execute(f"select max(as_of) from {table}").fetchone()
@@ -213,7 +216,7 @@ def apply(
     if check:
         check_marts(warehouse)
     store = get_store(warehouse, online, redis_url, fast)
-    with _friendly_online_errors(store), _quiet_about_optional_marts(warehouse):
+    with _friendly_online_errors(store), _quiet_about_unchecked_paths(warehouse):
         apply_total_with_repo_instance(
             store,
             store.project,
@@ -224,9 +227,8 @@ def apply(
     return store
 
 
-class _OptionalMartFilter(logging.Filter):
-    """Drops Feast's "could not validate FileSource path" for an optional mart not built yet:
-    its view is registered on purpose before dbt writes it (`catalog.FeatureMart.optional`)."""
+class _PathWarningFilter(logging.Filter):
+    """Drops Feast's "could not validate FileSource path" for the given paths."""
 
     def __init__(self, paths: set[str]) -> None:
         super().__init__()
@@ -237,14 +239,18 @@ class _OptionalMartFilter(logging.Filter):
 
 
 @contextmanager
-def _quiet_about_optional_marts(warehouse: Warehouse) -> Iterator[None]:
+def _quiet_about_unchecked_paths(warehouse: Warehouse) -> Iterator[None]:
+    """Feast's path warning, silenced where it says nothing useful: for an optional mart not
+    built yet (its view is registered on purpose before dbt writes it,
+    `catalog.FeatureMart.optional`), and for the Spark marts' part-file globs, which Feast
+    cannot check as paths and `check_marts` has already found."""
     paths = {
-        str(warehouse.parquet_dir / f"{m.name}.parquet")
+        str(warehouse.mart_file(m.name))
         for m in catalog.feature_marts().values()
-        if m.optional
+        if m.optional or warehouse.marts_engine != "duckdb"
     }
     logger = logging.getLogger("feast.infra.offline_stores.file_source")
-    quiet = _OptionalMartFilter(paths)
+    quiet = _PathWarningFilter(paths)
     logger.addFilter(quiet)
     try:
         yield

@@ -29,11 +29,6 @@ LOOPBACK = "127.0.0.1"
 SQL_ONLY_EXCLUDE = ("tag:scoring", "int_product_text_embeddings+")
 
 
-def spark_dir(warehouse: Warehouse) -> Path:
-    """Spark's tables and metastore for this warehouse: `spark/` beside the DuckDB file."""
-    return warehouse.duckdb_path.parent / "spark"
-
-
 def require_spark() -> None:
     """One line naming what to install when Java or pyspark is missing."""
     if (
@@ -57,7 +52,7 @@ def spark_env(warehouse: Warehouse, master: str | None = None) -> dict[str, str]
     require_spark()
     env = {
         "CARTCAST_TARGET": TARGET,
-        "CARTCAST_SPARK_DIR": str(spark_dir(warehouse)),
+        "CARTCAST_SPARK_DIR": str(warehouse.spark_dir),
         "SPARK_LOCAL_IP": LOOPBACK,
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
@@ -102,5 +97,5 @@ def session(warehouse: Warehouse, master: str | None = None, app: str = "cartcas
         raise SparkUnavailable(
             f"The Spark session did not start ({str(err).splitlines()[0]}). Check that Java 17 "
             "runs (`java -version`) and that nothing else holds "
-            f"{spark_dir(warehouse) / 'metastore_db'}."
+            f"{warehouse.spark_dir / 'metastore_db'}."
         ) from err
