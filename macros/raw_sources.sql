@@ -28,6 +28,21 @@
                     ~ "{\"" ~ key ~ "\": {\"path\": \"<file>\", \"header\": true}}."
                 ) }}
             {%- endif -%}
+            {#- Spark reads a relative location against the table's database folder, not
+                the project: relative paths are made absolute here -#}
+            {%- set path = file.path -%}
+            {%- if not path.startswith('/') and '://' not in path -%}
+                {%- set project = env_var('DBT_PROJECT_DIR', '') -%}
+                {%- if not project -%}
+                    {{ exceptions.raise_compiler_error(
+                        "var spark_raw_files names " ~ key ~ " by the relative path " ~ path
+                        ~ ", and DBT_PROJECT_DIR is not set to resolve it (rule: "
+                        ~ "spark_raw_file_path). Give an absolute path, or run through "
+                        ~ "`cartcast build --engine spark`, which sets it."
+                    ) }}
+                {%- endif -%}
+                {%- set path = project ~ '/' ~ path -%}
+            {%- endif -%}
             {%- set header = file.get('header', true) -%}
             {%- set columns -%}
                 {%- if not header -%}
@@ -35,9 +50,9 @@
                 {%- endif -%}
             {%- endset -%}
             {%- if file.get('format', 'csv') == 'parquet' -%}
-                {%- set reader = "using parquet options (path '" ~ file.path ~ "')" -%}
+                {%- set reader = "using parquet options (path '" ~ path ~ "')" -%}
             {%- else -%}
-                {%- set reader = columns ~ " using csv options (path '" ~ file.path
+                {%- set reader = columns ~ " using csv options (path '" ~ path
                     ~ "', header '" ~ (header | string | lower)
                     ~ "', escape '\"', mode 'PERMISSIVE')" -%}
             {%- endif -%}
