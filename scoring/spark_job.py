@@ -73,7 +73,7 @@ def score_partition(
 
 def table_ddl(model: str, key: str) -> str:
     """The Spark table: DuckDB's columns, partitioned by (model_version, as_of)."""
-    reasons = "array<struct<feature: string, value: string, contribution: double>>"
+    reasons = _spark_type(REASONS)
     return (
         f"create table if not exists {predictions.table(model)} ("
         f"{key} string, score double, score_rank bigint, score_decile int, "
