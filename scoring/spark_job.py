@@ -9,6 +9,10 @@ Spark ranks the scores within each `as_of` (ties broken by the key, as on DuckDB
 `predictions.<model>`, partitioned by model version and `as_of`: each (version, as_of) scored
 is replaced by a dynamic partition overwrite, and other partitions are left alone.
 
+The version's drift reference (`ml.model_reference`, written with the version at training) and
+the registry (`ml.model_registry`: which version is champion) are copied to Spark, where the
+monitoring models and the `<model>_latest` views read them (`scoring.spark_monitoring`).
+
 Reasons are not computed on Spark (the column is null): explaining is (inputs + 1) x 2 x
 pairs model calls per row, and DuckDB's `cartcast score` does it for the snapshots asked.
 """
@@ -132,6 +136,8 @@ def score_on_spark(
     # Spark writes the new files of each partition before swapping them in: a failed job
     # leaves the previous rows of the partitions it had not committed
     ranked.write.insertInto(predictions.table(name), overwrite=True)
+    copy_reference(spark, warehouse, name, entry.version)
+    copy_registry(spark, warehouse)
     stats = (
         spark.table(predictions.table(name))
         .where(F.col("model_version") == entry.version)
@@ -153,6 +159,50 @@ def score_on_spark(
         time.perf_counter() - started,
         f"{predictions.table(name)} (Spark)",
     )
+
+
+REFERENCE_COLUMNS = (
+    "feature string, bin int, lower_bound double, upper_bound double, expected_share double, "
+    "model_name string, model_version int"
+)
+
+
+def copy_reference(spark, warehouse: Warehouse, name: str, version: int) -> int:
+    """Copy the version's drift bins from the registry to Spark's `ml.model_reference`
+    (partitioned by model and version; the version's partition is replaced). Returns the
+    number of bins."""
+    with registry.connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select feature, bin, lower_bound, upper_bound, expected_share, model_name, "
+            f"model_version from {registry.REFERENCE_TABLE} "
+            "where model_name = ? and model_version = ? order by feature, bin",
+            [name, version],
+        ).fetchall()
+    spark.sql("create database if not exists ml")
+    spark.sql(
+        f"create table if not exists {registry.REFERENCE_TABLE} ({REFERENCE_COLUMNS}) "
+        "using parquet partitioned by (model_name, model_version)"
+    )
+    if rows:
+        spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        frame = spark.createDataFrame(rows, schema=REFERENCE_COLUMNS)
+        frame.write.insertInto(registry.REFERENCE_TABLE, overwrite=True)
+    return len(rows)
+
+
+def copy_registry(spark, warehouse: Warehouse) -> int:
+    """Copy the registry (`ml.model_registry`, every version and its status) to Spark, where
+    the `<model>_latest` views find each champion. A copy: a promotion or rollback reaches
+    Spark with the next Spark scoring run. Returns the number of versions."""
+    with registry.connect(warehouse, read_only=True) as con:
+        table = con.execute(f"select * from {registry.TABLE} order by name, version")
+        rows = table.to_arrow_table()
+    spark.sql("create database if not exists ml")
+    # the rows are in this process already: the write does not read the table it replaces
+    spark.createDataFrame(rows).write.format("parquet").mode("overwrite").saveAsTable(
+        registry.TABLE
+    )
+    return rows.num_rows
 
 
 def _spark_type(arrow_type: pa.DataType) -> str:

@@ -30,7 +30,8 @@ def build(
     engine: str = typer.Option(
         "duckdb",
         "--engine",
-        help="duckdb, or spark: the same models on Spark (`make spark-setup`), SQL models only.",
+        help="duckdb, or spark: the same models on Spark (`make spark-setup`); the text "
+        "embeddings and scores by Spark jobs.",
     ),
     master: str = typer.Option(
         None, "--master", help="Spark master (default $CARTCAST_SPARK_MASTER, else local[*])."
@@ -41,11 +42,23 @@ def build(
     warehouse = Warehouse.from_env()
     args = ["build", *(["--full-refresh"] if full_refresh else [])]
     if engine == "spark":
+        from cartcast.pretraining.spark_text import embed_on_spark
         from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, spark_env
 
-        # dbt-spark's session method runs SQL models only: the scoring models and the
-        # product text embeddings are Python models
+        # dbt-spark's session method runs SQL models only: the product text embeddings and
+        # the scores are Spark jobs of cartcast's, in this process, after the SQL models
         _dbt([*args, "--exclude", *SQL_ONLY_EXCLUDE], warehouse, None, spark_env(warehouse, master))
+        encoded = embed_on_spark(warehouse, master, full_refresh=full_refresh)
+        typer.echo(f"Product text embeddings on Spark: {encoded:,} descriptions encoded.")
+        if scoring:
+            from scoring.spark_job import score_on_spark
+            from scoring.spark_monitoring import monitor_on_spark
+
+            # what the Python models do in a DuckDB build: every champion scores, then the
+            # monitoring tables are built from the scores
+            for name in catalog.MODELS:
+                typer.echo(score_on_spark(warehouse, name, master=master).describe())
+            monitor_on_spark(warehouse, master)
         typer.echo(f"Built on Spark: tables under {warehouse.spark_dir / 'tables'}.")
         return
     if engine != "duckdb":

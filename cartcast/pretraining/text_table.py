@@ -30,17 +30,24 @@ def embed_descriptions(
     descriptions: duckdb.DuckDBPyRelation, existing: duckdb.DuckDBPyRelation | None
 ) -> pa.Table:
     """Rows to write: every product on a full build, the changed ones on an incremental one."""
-    encoder = shared_encoder()
     wanted = descriptions.select("product_id, description").fetch_arrow_table()
+    done = (
+        existing.select("product_id, description, encoder_version").fetchall()
+        if existing is not None
+        else []
+    )
+    return embed_rows(wanted, done)
+
+
+def embed_rows(wanted: pa.Table, done: list[tuple[str, str, str]]) -> pa.Table:
+    """The rows of `wanted` (product_id, description) whose (product, description, encoder
+    version) is not in `done`, each with its vector (or a null and the reason)."""
+    encoder = shared_encoder()
     products = wanted.column("product_id").to_pylist()
     texts = wanted.column("description").to_pylist()
-    if existing is not None:
-        done = {
-            (p, d)
-            for p, d, v in existing.select("product_id, description, encoder_version").fetchall()
-            if v == encoder.version
-        }
-        keep = [i for i, pd in enumerate(zip(products, texts, strict=True)) if pd not in done]
+    if done:
+        kept = {(p, d) for p, d, v in done if v == encoder.version}
+        keep = [i for i, pd in enumerate(zip(products, texts, strict=True)) if pd not in kept]
         products = [products[i] for i in keep]
         texts = [texts[i] for i in keep]
     cleaned = [clean(t) for t in texts]

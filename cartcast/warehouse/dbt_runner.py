@@ -106,3 +106,42 @@ def run_dbt(
         first = f": {' | '.join(causes)}" if causes else f" (exit {proc.returncode})."
         raise DbtError(f"`dbt {' '.join(args)}` failed{first}\n{tail}")
     return proc
+
+
+def run_dbt_in_process(
+    args: Sequence[str],
+    warehouse: Warehouse,
+    dbt_vars: Mapping[str, Any] | None = None,
+    work_dir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
+    """Run `dbt <args>` inside this process, with the environment `run_dbt` would give it.
+
+    For Spark: dbt-spark's session method takes the process's Spark session
+    (`getOrCreate`), and the embedded metastore admits one JVM at a time, so a dbt run
+    after cartcast's own Spark job (scoring) must share that job's JVM rather than start
+    another. Raises DbtError naming the failed nodes and dbt's message for each.
+    """
+    from dbt.cli.main import dbtRunner
+
+    env = dbt_env(warehouse, work_dir, extra_env)
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        cmd = dbt_command(args, dbt_vars)[1:]
+        result = dbtRunner().invoke(
+            [*cmd, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if result.success:
+        return
+    failed = []
+    for node in getattr(result.result, "results", None) or []:
+        if str(node.status) in ("error", "fail"):
+            # dbt's first line only names the node; the cause follows it
+            words = " ".join(str(node.message).split())
+            failed.append(f"{node.node.name}: {words[:600]}")
+    cause = " | ".join(failed) or str(result.exception or "see dbt's log")
+    raise DbtError(f"`dbt {' '.join(args)}` failed: {cause}")

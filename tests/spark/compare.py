@@ -15,7 +15,7 @@ import pyarrow as pa
 
 REL = 1e-9
 # stamped with the run's own start time, so two builds never agree on them
-RUN_STAMPS = frozenset({"loaded_at", "set_at"})
+RUN_STAMPS = frozenset({"loaded_at", "set_at", "scored_at"})
 
 
 def _is_float(field: pa.Field) -> bool:

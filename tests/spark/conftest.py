@@ -18,6 +18,10 @@ EVERY_NTH_CUSTOMER = 20
 # Two executor processes of one core each: serialization and per-executor ONNX Runtime
 # sessions are exercised, not only threads of one process.
 MASTER = "local-cluster[2,1,1024]"
+# the salt of the slice's pseudonymized ids: every later dbt run on it needs the same one
+SALT_ENV = {"CARTCAST_ID_SALT": "a salt with a quote ' and a backslash \\\\ in it"}
+# customer features and the recent-product sequence (a list column)
+SCORED_MODEL = "churn_90d"
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +39,7 @@ def both_engines(raw_paths, tmp_path_factory: pytest.TempPathFactory):
             "taobao.user_behavior": {"path": str(paths["taobao"]), "header": False},
         },
     }
-    salt = {"CARTCAST_ID_SALT": "a salt with a quote ' and a backslash \\\\ in it"}
+    salt = SALT_ENV
     warehouse = Warehouse.under(root / "warehouse")
     run_dbt(list(SPARK_BUILD), warehouse, dbt_vars, work_dir=root / "duckdb", extra_env=salt)
     spark_run = {**spark_env(warehouse), **salt}
@@ -53,3 +57,24 @@ def spark(both_engines):
     started = session(warehouse, master=MASTER)
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def churn_scored(both_engines, spark):
+    """(DuckDB's run, Spark's run): churn_90d trained on the slice (a quick champion), then
+    scored by DuckDB's batch scoring and by the Spark job on the two-executor session."""
+    from cartcast.features import store as feature_store
+    from cartcast.training.train import TrainOptions, train_model
+    from scoring.batch import score
+    from scoring.spark_job import score_on_spark
+
+    warehouse, _ = both_engines
+    feature_store.apply(warehouse)
+    train_model(
+        SCORED_MODEL,
+        warehouse,
+        TrainOptions(quick=True, pretrained=False),
+        store=feature_store.get_store(warehouse),
+        echo=lambda _: None,
+    )
+    return score(warehouse, SCORED_MODEL, explain="none"), score_on_spark(warehouse, SCORED_MODEL)

@@ -6,29 +6,18 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from cartcast.features import store as feature_store
-from cartcast.training.train import TrainOptions, train_model
-from scoring.batch import score
 from scoring.spark_job import score_on_spark
 from tests.spark.compare import difference
+from tests.spark.conftest import SCORED_MODEL as MODEL
 
 pytestmark = pytest.mark.spark
 
-MODEL = "churn_90d"  # customer features and the recent-product sequence (a list column)
 
-
-def test_spark_scoring_writes_the_rows_duckdb_scoring_writes(both_engines, spark) -> None:
+def test_spark_scoring_writes_the_rows_duckdb_scoring_writes(
+    both_engines, spark, churn_scored
+) -> None:
     warehouse, _ = both_engines
-    feature_store.apply(warehouse)
-    train_model(
-        MODEL,
-        warehouse,
-        TrainOptions(quick=True, pretrained=False),
-        store=feature_store.get_store(warehouse),
-        echo=lambda _: None,
-    )
-    on_duckdb = score(warehouse, MODEL, explain="none")
-    on_spark = score_on_spark(warehouse, MODEL)
+    on_duckdb, on_spark = churn_scored
     assert on_spark.rows == on_duckdb.rows > 0
     assert on_spark.as_ofs == on_duckdb.as_ofs > 1
     # separate executor processes did the scoring (the driver is not one of them)
