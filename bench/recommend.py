@@ -107,13 +107,7 @@ def main() -> None:
     import torch
 
     from cartcast.catalog import get_recommender
-    from cartcast.pretraining.pretrain import (
-        PretrainConfig,
-        build_vocab,
-        load_histories,
-        load_text_vectors,
-        pretrained_for,
-    )
+    from cartcast.pretraining.pretrain import PretrainConfig
     from cartcast.training import recommend_metrics as rm
     from cartcast.training import recommender as rec
     from cartcast.training import train_recommender as tr
@@ -128,16 +122,8 @@ def main() -> None:
     options = tr.RecommenderOptions(seed=args.seed, cutoff=CUTOFF, quick=args.quick)
     config = PretrainConfig(seed=args.seed, epochs=1 if args.quick else PretrainConfig().epochs)
     started = time.perf_counter()
-    encoder = None
-    if any(options.candidates().values()):
-        pretrained = pretrained_for(warehouse, CUTOFF, config, echo=print)
-        vocab, n_seen, encoder = pretrained.vocab, pretrained.n_seen, pretrained.encoder
-    else:
-        con = connect(warehouse, read_only=True)
-        try:
-            vocab, n_seen, _ = build_vocab(load_histories(con, CUTOFF), load_text_vectors(con))
-        finally:
-            con.close()
+    known = tr.catalogue_for(warehouse, CUTOFF, options, config, echo=print)
+    vocab, n_seen, encoder = known.vocab, known.n_seen, known.encoder
     prepared = tr.prepare(spec, warehouse, options, config.length)
     coder = rec.Coder(vocab)
     print(

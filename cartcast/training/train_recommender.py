@@ -74,6 +74,10 @@ class Prepared:
     valid: data.Rows
     popular: dict
     width: int
+    # item-to-item co-purchase before the cut-off (the fitted model's), and before the
+    # selection slice (the fits judged on it): neither sees the baskets it is judged on
+    copurchase: rmetrics.CoPurchase | None = None
+    copurchase_select: rmetrics.CoPurchase | None = None
 
 
 @dataclass
@@ -109,18 +113,35 @@ def prepare(
         train = data.load_rows(con, spec, *train_window, length, int(width))
         valid = data.load_rows(con, spec, *valid_window, length, int(width))
         popular, _ = data.load_popular(con)
+        copurchase = rmetrics.CoPurchase(con, cutoff)
+        copurchase_select = rmetrics.CoPurchase(con, selection_start(train_window))
     finally:
         con.close()
     return Prepared(
-        spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
+        spec,
+        version,
+        cutoff,
+        train_window,
+        valid_window,
+        train,
+        valid,
+        popular,
+        int(width),
+        copurchase,
+        copurchase_select,
     )
+
+
+def selection_start(train_window: tuple[datetime, datetime]) -> datetime:
+    """The first snapshot of the selection slice: the last SELECTION_WEEKS training weeks."""
+    return train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1)
 
 
 def selection_split(prepared: Prepared) -> tuple[data.Rows, data.Rows]:
     """(fit, select): the last SELECTION_WEEKS weeks of training snapshots, and the training
     snapshots whose window ended before the first of them."""
     rows = prepared.train
-    start = np.datetime64(prepared.train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1), "us")
+    start = np.datetime64(selection_start(prepared.train_window), "us")
     window = np.timedelta64(prepared.spec.window.days, "D")
     fit_rows = np.flatnonzero(rows.as_of + window <= start)
     select_rows = np.flatnonzero(rows.as_of >= start)
@@ -239,19 +260,66 @@ def fit_candidates(
     fit_rows, select_rows = selection_split(prepared)
     labels = options.candidates()
 
-    def fitted(rows: data.Rows, use: str | None) -> rec.NextProducts:
+    def matrix(found: rmetrics.CoPurchase | None):
+        if found is None:
+            return None
+        return rec.copurchase_matrix(found.products, found.counts, coder, n_seen)
+
+    def fitted(rows: data.Rows, use: str | None, copurchase) -> rec.NextProducts:
         return rec.fit(
-            rows, prepared.popular, coder, n_seen, encoder, use, options.fit_epochs, options.seed
+            rows,
+            prepared.popular,
+            coder,
+            n_seen,
+            encoder,
+            use,
+            options.fit_epochs,
+            options.seed,
+            copurchase=copurchase,
         )
 
     selection: dict[str, float | None] = {label: None for label in labels}
     if len(labels) > 1:
+        before_slice = matrix(prepared.copurchase_select)
         for label, use in labels.items():
-            lists, _ = rec.top_k(fitted(fit_rows, use), select_rows, prepared.popular, coder, k)
+            model = fitted(fit_rows, use, before_slice)
+            lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, k)
             selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
     champion = max(selection, key=lambda label: selection[label] or -1.0)
-    models = {label: fitted(prepared.train, use) for label, use in labels.items()}
+    before_cutoff = matrix(prepared.copurchase)
+    models = {label: fitted(prepared.train, use, before_cutoff) for label, use in labels.items()}
     return models, selection, champion
+
+
+@dataclass
+class Catalogue:
+    """The products a recommender scores (code i + 2 is `vocab[i]`; the first `n_seen` were
+    bought before the cut-off) and the pre-trained encoder, when a candidate reads it."""
+
+    vocab: list[str]
+    n_seen: int
+    encoder: object | None
+    pretrained: object | None
+
+
+def catalogue_for(
+    warehouse: Warehouse,
+    cutoff: datetime,
+    options: RecommenderOptions,
+    config: PretrainConfig,
+    echo: Callable[[str], None] = print,
+) -> Catalogue:
+    """The encoder's catalogue and the encoder pre-trained before `cutoff` when a candidate
+    uses it; otherwise the same catalogue built from the histories, nothing pre-trained."""
+    if any(options.candidates().values()):
+        pretrained = pretrained_for(warehouse, cutoff, config, echo)
+        return Catalogue(pretrained.vocab, pretrained.n_seen, pretrained.encoder, pretrained)
+    con = connect(warehouse, read_only=True)
+    try:
+        vocab, n_seen, _ = build_vocab(load_histories(con, cutoff), load_text_vectors(con))
+    finally:
+        con.close()
+    return Catalogue(vocab, n_seen, None, None)
 
 
 def train_recommender(
@@ -271,15 +339,10 @@ def train_recommender(
     try:
         times, observed = data.snapshot_times(con)
         cutoff, _, _ = data.windows(times, observed, spec.window, options.cutoff)
-        if not any(options.candidates().values()):
-            # no candidate reads the encoder: its catalogue alone, nothing pre-trained
-            vocab, n_seen, _ = build_vocab(load_histories(con, cutoff), load_text_vectors(con))
     finally:
         con.close()
-    encoder = None
-    if any(options.candidates().values()):
-        pretrained = pretrained_for(warehouse, cutoff, config, echo)
-        vocab, n_seen, encoder = pretrained.vocab, n_seen, encoder
+    known = catalogue_for(warehouse, cutoff, options, config, echo)
+    vocab, n_seen, encoder, pretrained = known.vocab, known.n_seen, known.encoder, known.pretrained
     prepared = prepare(spec, warehouse, options, config.length)
     prepared_cutoff = prepared.cutoff
     echo(

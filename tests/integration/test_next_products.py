@@ -136,3 +136,27 @@ def test_the_champion_beats_the_repeat_baseline_on_validation(con) -> None:
     assert model["hr_at_10"] >= repeat["hr_at_10"]
     popular = metrics[recommend_metrics.POPULARITY]
     assert model["new_hr_at_10"] > popular["new_hr_at_10"]
+
+
+def test_encoder_candidates_get_the_pretrained_encoder_and_its_catalogue(
+    real_warehouse: Warehouse, tmp_path
+) -> None:
+    import shutil
+    from datetime import datetime
+
+    from cartcast.pretraining.pretrain import PretrainConfig
+    from cartcast.training.train_recommender import RecommenderOptions, catalogue_for
+
+    # a copy: the encoder is kept in the warehouse's model folder
+    copy = Warehouse.under(tmp_path)
+    shutil.copy(real_warehouse.duckdb_path, copy.duckdb_path)
+    shutil.copytree(real_warehouse.parquet_dir, copy.parquet_dir)
+    cutoff, config = datetime(2011, 6, 1), PretrainConfig(epochs=1, stride=20)
+
+    full = catalogue_for(copy, cutoff, RecommenderOptions(), config, echo=lambda _: None)
+    assert full.encoder is not None and full.pretrained is not None
+    assert full.n_seen == full.pretrained.n_seen and full.vocab == full.pretrained.vocab
+    # the quick run pre-trains nothing, and scores the same catalogue
+    quick = catalogue_for(copy, cutoff, RecommenderOptions(quick=True), config)
+    assert quick.encoder is None and quick.pretrained is None
+    assert (quick.vocab, quick.n_seen) == (full.vocab, full.n_seen)
