@@ -91,3 +91,22 @@ def difference(table: str, expected: pa.Table, actual: pa.Table) -> str | None:
             if not _close(left[c], right[c]):
                 return f"{table}: row {key}: column {c}: DuckDB {left[c]!r}, Spark {right[c]!r}"
     return None
+
+
+def engine_differences(warehouse, spark, names) -> list[str]:
+    """What differs in each table of `names` between DuckDB's file and Spark's session; a
+    table empty on DuckDB counts as a difference (nothing would have been compared)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
+    try:
+        found = []
+        for name in names:
+            expected = con.execute(f"select * from {name}").to_arrow_table()
+            if expected.num_rows == 0:
+                found.append(f"{name} is empty on DuckDB: nothing compared")
+                continue
+            found.append(difference(name, expected, spark.sql(f"select * from {name}").toArrow()))
+    finally:
+        con.close()
+    return [f for f in found if f]

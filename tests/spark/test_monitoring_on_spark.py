@@ -4,14 +4,13 @@ errors, calibration by decile, score distributions, feature drift, and the lates
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 import yaml
 
 from cartcast.warehouse.dbt_runner import run_dbt
 from cartcast.warehouse.paths import PROJECT_DIR
 from scoring.spark_monitoring import missing_predictions, monitor_on_spark, monitoring_args
-from tests.spark.compare import difference
+from tests.spark.compare import engine_differences
 from tests.spark.conftest import MASTER, SALT_ENV, SCORED_MODEL
 
 pytestmark = pytest.mark.spark
@@ -45,15 +44,4 @@ def test_monitoring_tables_built_on_spark_equal_duckdbs(
     )
     monitor_on_spark(warehouse, MASTER, run_vars, tmp_path / "spark", SALT_ENV)
 
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
-    try:
-        differences = []
-        for name in MONITORED:
-            expected = con.execute(f"select * from {name}").to_arrow_table()
-            assert expected.num_rows > 0, f"{name} is empty on DuckDB: nothing compared"
-            found = difference(name, expected, spark.sql(f"select * from {name}").toArrow())
-            if found:
-                differences.append(found)
-    finally:
-        con.close()
-    assert not differences, "\n".join(differences)
+    assert engine_differences(warehouse, spark, MONITORED) == []

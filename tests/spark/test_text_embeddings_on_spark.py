@@ -3,30 +3,16 @@ Spark, equal DuckDB's (its dbt Python model); a second run encodes nothing and k
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from cartcast.pretraining.spark_text import MART, TABLE, embed_on_spark
 from cartcast.warehouse.dbt_runner import run_dbt
-from tests.spark.compare import difference
+from tests.spark.compare import engine_differences
 from tests.spark.conftest import MASTER, SALT_ENV
 
 pytestmark = pytest.mark.spark
 
 COMPARED = (TABLE, f"marts.{MART}")
-
-
-def _differences(warehouse, spark) -> list[str]:
-    con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
-    try:
-        found = []
-        for name in COMPARED:
-            expected = con.execute(f"select * from {name}").to_arrow_table()
-            assert expected.num_rows > 0, f"{name} is empty on DuckDB: nothing compared"
-            found.append(difference(name, expected, spark.sql(f"select * from {name}").toArrow()))
-    finally:
-        con.close()
-    return [f for f in found if f]
 
 
 def test_text_embeddings_built_on_spark_equal_duckdbs(both_engines, spark, tmp_path) -> None:
@@ -41,10 +27,10 @@ def test_text_embeddings_built_on_spark_equal_duckdbs(both_engines, spark, tmp_p
     encoded = embed_on_spark(warehouse, MASTER, dbt_vars, tmp_path / "spark", SALT_ENV)
     products = spark.sql(f"select count(*) from {TABLE}").collect()[0][0]
     assert encoded == products > 0
-    assert _differences(warehouse, spark) == []
+    assert engine_differences(warehouse, spark, COMPARED) == []
 
     # incremental: nothing new to encode, every row kept
     again = embed_on_spark(warehouse, MASTER, dbt_vars, tmp_path / "spark", SALT_ENV)
     assert again == 0
     assert spark.sql(f"select count(*) from {TABLE}").collect()[0][0] == products
-    assert _differences(warehouse, spark) == []
+    assert engine_differences(warehouse, spark, COMPARED) == []
