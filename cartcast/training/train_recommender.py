@@ -75,7 +75,9 @@ class Prepared:
     popular: dict
     width: int
     # item-to-item co-purchase before the cut-off (the fitted model's), and before the
-    # selection slice (the fits judged on it): neither sees the baskets it is judged on
+    # selection slice (the fits judged on it): neither sees the baskets it is judged on.
+    # Training snapshots before either date do see later baskets in the counts; validation
+    # never does.
     copurchase: rmetrics.CoPurchase | None = None
     copurchase_select: rmetrics.CoPurchase | None = None
 
@@ -114,7 +116,12 @@ def prepare(
         valid = data.load_rows(con, spec, *valid_window, length, int(width))
         popular, _ = data.load_popular(con)
         copurchase = rmetrics.CoPurchase(con, cutoff)
-        copurchase_select = rmetrics.CoPurchase(con, selection_start(train_window))
+        # only a choice between candidates fits on the weeks before the selection slice
+        copurchase_select = (
+            rmetrics.CoPurchase(con, selection_start(train_window))
+            if len(options.candidates()) > 1
+            else None
+        )
     finally:
         con.close()
     return Prepared(
