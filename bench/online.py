@@ -270,14 +270,7 @@ def build_recommender(folder: Path, data: Path, vocab: list[str]) -> Path:
         padded(best.column("popular_lines_90d"), POPULAR, 0.0, np.float32)[0],
         padded(best.column("popular_lines_30d"), POPULAR, 0.0, np.float32)[0],
     )
-    # co-purchase strengths as sparse as the real ones (a few percent of pairs), so the graph
-    # does the champion's work per customer
-    rng = np.random.default_rng(0)
-    n = len(vocab)
-    copurchase = (rng.random((n, n), dtype=np.float32) * (rng.random((n, n)) < 0.03)).astype(
-        np.float32
-    )
-    model = rec.NextProducts(None, n, n, copurchase)
+    model = rec.NextProducts(None, len(vocab), len(vocab))
     example = rec.Batch.of(rows, popular, rec.Coder(vocab))
     metadata = {
         "model_name": RECOMMENDER,

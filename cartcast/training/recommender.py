@@ -6,11 +6,8 @@ part plus a small MLP) of its features for this customer: how many of their orde
 long since they last and first bought it and whether that is overdue against their own rhythm,
 its share of their orders, and the shop's best-seller counts (90 and 30 days, so a product on
 the rise counts); plus the encoder's next-item score from the customer's recent products,
-scaled by a learned weight; and how often each product shared an order with the customer's own
-products (item-to-item co-purchase before the cut-off, weighted by how much and how recently
-they bought each), which reaches products new to the customer. The linear part starts at
-"most-bought first, then best sellers", so training begins at the repeat baseline and only
-moves where the data says so.
+scaled by a learned weight. The linear part starts at "most-bought first, then best sellers",
+so training begins at the repeat baseline and only moves where the data says so.
 
 Candidates (`CANDIDATES`): the mix without the encoder, with the encoder frozen, and with it
 fine-tuned. The loss is full cross-entropy over the catalogue against the products bought in
@@ -30,15 +27,13 @@ from torch import nn
 from cartcast.features.recommend_rows import Popular, Rows
 from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
 
-FEATURES = 14
+FEATURES = 12
 # the encoder's use per candidate: None (not used), "frozen", "fine-tuned"
 CANDIDATES: dict[str, str | None] = {
     "repeat-aware mix": None,
     "pretrained encoder (frozen) + mix": "frozen",
     "pretrained encoder (fine-tuned) + mix": "fine-tuned",
 }
-# co-purchased products kept per product (the strongest)
-NEIGHBOURS = 50
 # a score that can never make a list (masked products)
 NEVER = -1e9
 # days beyond which "how long ago" stops mattering (and the unset value of a never-bought one)
@@ -52,26 +47,10 @@ class NextProducts(nn.Module):
     were bought before the cut-off, the rest are known by their description only.
     """
 
-    def __init__(
-        self,
-        encoder: BehaviourEncoder | None,
-        n_items: int,
-        n_seen: int,
-        copurchase: np.ndarray | None = None,
-    ) -> None:
+    def __init__(self, encoder: BehaviourEncoder | None, n_items: int, n_seen: int) -> None:
         super().__init__()
         self.encoder = encoder
         self.n_items = n_items
-        self.n_seen = n_seen
-        # each product's NEIGHBOURS strongest co-purchases (a sparse top of the matrix): the
-        # ONNX file carries them, and a row costs width x NEIGHBOURS, not a catalogue squared
-        self.with_copurchase = copurchase is not None
-        if copurchase is not None:
-            if copurchase.shape != (n_seen, n_seen):
-                raise ValueError(f"co-purchase matrix {copurchase.shape}, not ({n_seen}, {n_seen})")
-            neighbours, strengths = strongest(copurchase, NEIGHBOURS, pad=n_items)
-            self.register_buffer("neighbours", torch.from_numpy(neighbours))
-            self.register_buffer("strengths", torch.from_numpy(strengths))
         seen = torch.zeros(n_items)
         seen[:n_seen] = 1.0
         self.register_buffer("seen", seen)
@@ -96,24 +75,6 @@ class NextProducts(nn.Module):
         # codes in a list are distinct, so a plain scatter is exact; padding and unknown
         # products land in the extra last column, which is dropped
         return out.scatter(1, index, values)[:, : self.n_items]
-
-    def _together(
-        self, history: torch.Tensor, orders: torch.Tensor, days_last: torch.Tensor
-    ) -> torch.Tensor:
-        """(batch, n_items): log co-purchase with the customer's products, each weighted by
-        how much and how recently they bought it; centred per row."""
-        index = history - 2
-        known = (index >= 0) & (index < self.n_seen)
-        # unknown, padding and text-only products read the last row: no neighbours
-        rows = torch.where(known, index, torch.full_like(index, self.n_seen))
-        own = torch.log1p(orders) * torch.exp(-days_last.clamp(max=HORIZON_DAYS) / 90)
-        own = torch.where(known, own, torch.zeros_like(own))
-        weights = self.strengths[rows] * own[..., None]
-        columns = self.neighbours[rows].reshape(history.shape[0], -1)
-        out = torch.zeros(history.shape[0], self.n_items + 1, dtype=own.dtype, device=own.device)
-        out = out.scatter_add(1, columns, weights.reshape(history.shape[0], -1))
-        co = torch.log1p(out[:, : self.n_items])
-        return co - co.mean(dim=1, keepdim=True)
 
     def forward(
         self,
@@ -151,10 +112,6 @@ class NextProducts(nn.Module):
             nxt = nxt - nxt.mean(dim=1, keepdim=True)
         else:
             nxt = torch.zeros_like(count)
-        if self.with_copurchase:
-            co = self._together(history, orders, days_last)
-        else:
-            co = torch.zeros_like(count)
         features = torch.stack(
             [
                 torch.log1p(count),
@@ -169,8 +126,6 @@ class NextProducts(nn.Module):
                 (pop30 - pop90).expand_as(count),
                 bought * torch.log1p(orders_before)[:, None],
                 bought * torch.log1p(last) / 6,
-                co,
-                (1 - bought) * co,
             ],
             dim=-1,
         )
@@ -224,30 +179,6 @@ class Batch:
         )
 
 
-def strongest(matrix: np.ndarray, width: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `width` largest entries: (rows + 1, width) column indices and values, plus
-    a last row of nothing (index `pad`, value 0); zeros anywhere point at `pad` too."""
-    width = min(width, matrix.shape[1])
-    top = np.argsort(-matrix, axis=1, kind="stable")[:, :width]
-    values = np.take_along_axis(matrix, top, axis=1).astype(np.float32)
-    top = np.where(values > 0, top, pad)
-    neighbours = np.vstack([top, np.full((1, width), pad)]).astype(np.int64)
-    strengths = np.vstack([values, np.zeros((1, width), dtype=np.float32)])
-    return neighbours, strengths
-
-
-def copurchase_matrix(
-    products: np.ndarray, counts: np.ndarray, coder: Coder, n_seen: int
-) -> np.ndarray:
-    """(n_seen, n_seen) co-purchase strengths in the coder's order (`counts[i, j]` for
-    `products[i]`, `products[j]`); products outside the first n_seen codes are left out."""
-    out = np.zeros((n_seen, n_seen), dtype=np.float32)
-    index = np.asarray([coder.codes.get(p, 0) - 2 for p in products], dtype=np.int64)
-    keep = (index >= 0) & (index < n_seen)
-    out[np.ix_(index[keep], index[keep])] = counts[np.ix_(keep, keep)]
-    return out
-
-
 def by_snapshot(rows: Rows) -> list[np.ndarray]:
     """Row indices grouped by as_of (each group shares one best-seller list)."""
     order = np.argsort(rows.as_of, kind="stable")
@@ -282,13 +213,11 @@ def fit(
     epochs: int = 2,
     seed: int = 0,
     batch_size: int = 256,
-    copurchase: np.ndarray | None = None,
 ) -> NextProducts:
-    """Train one candidate on `rows` (each with its bought products); `copurchase` from
-    orders before the rows it will be judged on (`copurchase_matrix`)."""
+    """Train one candidate on `rows` (each with its bought products)."""
     seed_everything(seed)
     n_items = len(coder.vocab)
-    model = NextProducts(copy.deepcopy(encoder) if use else None, n_items, n_seen, copurchase)
+    model = NextProducts(copy.deepcopy(encoder) if use else None, n_items, n_seen)
     head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     groups = [{"params": head, "lr": 1e-2}]
     if use == "fine-tuned":

@@ -74,12 +74,6 @@ class Prepared:
     valid: data.Rows
     popular: dict
     width: int
-    # item-to-item co-purchase before the cut-off (the fitted model's), and before the
-    # selection slice (the fits judged on it): neither sees the baskets it is judged on.
-    # Training snapshots before either date do see later baskets in the counts; validation
-    # never does.
-    copurchase: rmetrics.CoPurchase | None = None
-    copurchase_select: rmetrics.CoPurchase | None = None
 
 
 @dataclass
@@ -115,40 +109,18 @@ def prepare(
         train = data.load_rows(con, spec, *train_window, length, int(width))
         valid = data.load_rows(con, spec, *valid_window, length, int(width))
         popular, _ = data.load_popular(con)
-        copurchase = rmetrics.CoPurchase(con, cutoff)
-        # only a choice between candidates fits on the weeks before the selection slice
-        copurchase_select = (
-            rmetrics.CoPurchase(con, selection_start(train_window))
-            if len(options.candidates()) > 1
-            else None
-        )
     finally:
         con.close()
     return Prepared(
-        spec,
-        version,
-        cutoff,
-        train_window,
-        valid_window,
-        train,
-        valid,
-        popular,
-        int(width),
-        copurchase,
-        copurchase_select,
+        spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
     )
-
-
-def selection_start(train_window: tuple[datetime, datetime]) -> datetime:
-    """The first snapshot of the selection slice: the last SELECTION_WEEKS training weeks."""
-    return train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1)
 
 
 def selection_split(prepared: Prepared) -> tuple[data.Rows, data.Rows]:
     """(fit, select): the last SELECTION_WEEKS weeks of training snapshots, and the training
     snapshots whose window ended before the first of them."""
     rows = prepared.train
-    start = np.datetime64(selection_start(prepared.train_window), "us")
+    start = np.datetime64(prepared.train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1), "us")
     window = np.timedelta64(prepared.spec.window.days, "D")
     fit_rows = np.flatnonzero(rows.as_of + window <= start)
     select_rows = np.flatnonzero(rows.as_of >= start)
@@ -267,34 +239,18 @@ def fit_candidates(
     fit_rows, select_rows = selection_split(prepared)
     labels = options.candidates()
 
-    def matrix(found: rmetrics.CoPurchase | None):
-        if found is None:
-            return None
-        return rec.copurchase_matrix(found.products, found.counts, coder, n_seen)
-
-    def fitted(rows: data.Rows, use: str | None, copurchase) -> rec.NextProducts:
+    def fitted(rows: data.Rows, use: str | None) -> rec.NextProducts:
         return rec.fit(
-            rows,
-            prepared.popular,
-            coder,
-            n_seen,
-            encoder,
-            use,
-            options.fit_epochs,
-            options.seed,
-            copurchase=copurchase,
+            rows, prepared.popular, coder, n_seen, encoder, use, options.fit_epochs, options.seed
         )
 
     selection: dict[str, float | None] = {label: None for label in labels}
     if len(labels) > 1:
-        before_slice = matrix(prepared.copurchase_select)
         for label, use in labels.items():
-            model = fitted(fit_rows, use, before_slice)
-            lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, k)
+            lists, _ = rec.top_k(fitted(fit_rows, use), select_rows, prepared.popular, coder, k)
             selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
     champion = max(selection, key=lambda label: selection[label] or -1.0)
-    before_cutoff = matrix(prepared.copurchase)
-    models = {label: fitted(prepared.train, use, before_cutoff) for label, use in labels.items()}
+    models = {label: fitted(prepared.train, use) for label, use in labels.items()}
     return models, selection, champion
 
 

@@ -145,35 +145,3 @@ def test_repeat_lists_top_up_with_best_sellers_not_bought() -> None:
 def test_k_outside_1_to_1000_is_refused(k: int) -> None:
     with pytest.raises(ScoringError, match="between 1 and 1000"):
         check_k(k)
-
-
-def test_co_purchase_lifts_products_bought_with_the_customer_s_own() -> None:
-    """A product the customer never bought, but that shared orders with theirs, outranks an
-    otherwise equal one; the matrix is laid out in the coder's order, in the ONNX file too."""
-    coder = rec.Coder(VOCAB)
-    n_seen = 10
-    # P06 shared many orders with P03, P07 none; P10 is known by text only (left out)
-    products = np.array(["P07", "P03", "P06", "P10"], dtype=object)
-    counts = np.zeros((4, 4), dtype=np.float32)
-    counts[1, 2] = counts[2, 1] = 5.0
-    counts[1, 3] = 9.0
-    matrix = rec.copurchase_matrix(products, counts, coder, n_seen)
-    assert matrix.shape == (n_seen, n_seen)
-    assert matrix[3, 6] == matrix[6, 3] == 5.0 and matrix.sum() == 10.0
-
-    torch.manual_seed(0)
-    net = rec.NextProducts(None, len(VOCAB), n_seen, matrix).eval()
-    with torch.no_grad():  # weigh the co-purchase features (they start at zero)
-        net.wide.weight[0, rec.FEATURES - 2 :] = 1.0
-    data = rows([["P03"]])
-    fresh, _ = rec.top_k(net, data, popular(), coder, k=3, repeats=False)
-    assert fresh[0][0] == "P06"
-    example = rec.Batch.of(data, popular()[AS_OF], coder)
-    proto = recommend_export.export(net, VOCAB, example, {"model_name": "next_products"})
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    ids, scores = session.run(None, onnx_feed(data, popular()[AS_OF], 3, session))
-    want_ids, want_scores = rec.top_k(net, data, popular(), coder, k=3)
-    assert list(ids[0]) == list(want_ids[0])
-    np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
-    with pytest.raises(ValueError, match="co-purchase matrix"):
-        rec.NextProducts(None, len(VOCAB), n_seen, matrix[:5])
