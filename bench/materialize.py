@@ -59,6 +59,7 @@ KEYS = {
     "customer_product_history": "customer_id",
     "product_popularity": "catalogue_id",
     "user_event_features": "user_id",
+    "user_event_sequences": "user_id",
 }
 COUNTRIES = [
     "United Kingdom",

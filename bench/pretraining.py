@@ -15,6 +15,10 @@ encoder is pre-trained once, without labels, on every purchase before the cut-of
    difference to aggregates only and a 95% interval from a paired bootstrap over customers.
 3. Few labels: 10% of the labelled training customers, purchase_30d; the fine-tuned pre-trained
    encoder against the same architecture from scratch and against aggregates only.
+4. The session encoder, for intent_session (its own split: the catalog's default cut-off of
+   the clickstream): pre-trained on every user's events before the cut-off, then the same
+   rows as above (no text: the clickstream has none) with ROC-AUC and PR-AUC, and the few-label
+   experiment with 10% of the labelled training users.
 
     .venv/bin/python bench/pretraining.py            # the warehouse of `make demo`
     .venv/bin/python bench/pretraining.py --quick    # 1 epoch; 100 bootstrap draws, not 300
@@ -22,6 +26,8 @@ encoder is pre-trained once, without labels, on every purchase before the cut-of
 Last line: RESULT pretraining recall10_encoder=.. recall10_popularity=.. ndcg10_encoder=..
 ndcg10_popularity=.. purchase_finetuned_vs_aggregates=.. churn_finetuned_vs_aggregates=..
 spend_finetuned_vs_aggregates=.. fewlabel_frozen_vs_scratch=.. fewlabel_finetuned_vs_scratch=..
+intent_finetuned_vs_aggregates=.. intent_fewlabel_frozen_vs_scratch=..
+intent_fewlabel_finetuned_vs_scratch=..
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ LAST_AS_OF = datetime(2011, 11, 7)
 SEQUENCE = "recent_product_ids"
 TEXT_DIMS = 16
 TASKS = ("purchase_30d", "churn_90d", "spend_90d")
+SESSION_TASK = "intent_session"
 
 
 def frames(warehouse, store) -> dict[str, pd.DataFrame]:
@@ -187,6 +194,133 @@ def next_item_quality(warehouse, pretrained) -> dict[str, float]:
     }
 
 
+def compare(task, label, metric, split, spec, scores, draws, seed, record) -> dict[str, float]:
+    """Print and record each candidate's metric and its difference to the first (aggregates
+    only) with a 95% interval by entity bootstrap; returns the differences."""
+    y = split.valid[spec.label_column].to_numpy(dtype=float)
+    groups = split.valid[spec.key].to_numpy()
+    reference, *_ = scores.values()
+    print(
+        f"  {'candidate':<28}{label:>9}{'vs aggregates':>15}   95% interval ({spec.entity.name}s)"
+    )
+    differences = {}
+    for i, (candidate, score) in enumerate(scores.items()):
+        value = metric(y, score)
+        if i == 0:
+            print(f"  {candidate:<28}{value:>9.4f}")
+            record(task, candidate, label, value)
+            continue
+        point, low, high = bootstrap_difference(groups, y, reference, score, metric, draws, seed)
+        record(task, candidate, label, value, (point, low, high))
+        print(f"  {candidate:<28}{value:>9.4f}{point:>+15.4f}   [{low:+.4f}, {high:+.4f}]")
+        differences[candidate] = point
+    return differences
+
+
+def few_labels(name, split, pretrained, args, draws, record, result, prefix) -> None:
+    """The model trained on a share of the labelled training entities: aggregates only, the
+    same encoder architecture from scratch, and the pre-trained encoder frozen and fine-tuned,
+    on the same validation rows."""
+    from cartcast.catalog import get_spec
+    from cartcast.pretraining.corpora import get_corpus
+    from cartcast.training import preprocess as pp
+    from cartcast.training.fit import TorchConfig, params_for_encoder
+
+    spec = get_spec(name)
+    rng = np.random.default_rng(args.seed)
+    entities = split.train[spec.key].unique()
+    few = set(rng.choice(entities, max(1, int(len(entities) * args.few_share)), replace=False))
+    train = split.train[split.train[spec.key].isin(few)]
+    params = pp.fit(spec, train)
+    own = params_for_encoder(params, pretrained)
+    few_epochs = 2 if args.quick else 6  # a tenth of the rows: more passes for the same steps
+    base = TorchConfig(epochs=few_epochs, seed=args.seed, dropout=0.2)
+    scores = {
+        "aggregates only (MLP)": fit_score(spec, params, train, split.valid, base),
+        "from scratch (transformer)": fit_score(
+            spec, params, train, split.valid,
+            dataclasses.replace(base, use_sequence=True, weight_decay=1e-3),
+        ),
+        "pre-trained, frozen": fit_score(
+            spec, own, train, split.valid,
+            dataclasses.replace(base, use_sequence=True, pretrained=pretrained,
+                                freeze_encoder=True),
+        ),
+        "pre-trained, fine-tuned": fit_score(
+            spec, own, train, split.valid,
+            dataclasses.replace(base, use_sequence=True, weight_decay=1e-3, pretrained=pretrained),
+        ),
+    }  # fmt: skip
+    words = get_corpus(pretrained.config.corpus).entities
+    print(
+        f"\nfew labels: {name} trained on {len(few):,} of {len(entities):,} {words} "
+        f"({len(train):,} rows); ROC-AUC on the same {len(split.valid):,} validation rows"
+    )
+    task = f"{name}, {args.few_share:.0%} of {words}"
+    metric = metric_of("binary")
+    compare(task, "ROC-AUC", metric, split, spec, scores, draws, args.seed, record)
+    y = split.valid[spec.label_column].to_numpy(dtype=float)
+    groups = split.valid[spec.key].to_numpy()
+    for candidate in ("pre-trained, frozen", "pre-trained, fine-tuned"):
+        point, low, high = bootstrap_difference(
+            groups, y, scores["from scratch (transformer)"], scores[candidate], metric, draws,
+            args.seed,
+        )  # fmt: skip
+        print(f"  {candidate} vs from scratch: {point:+.4f}   [{low:+.4f}, {high:+.4f}]")
+        kind = "frozen" if "frozen" in candidate else "finetuned"
+        result[f"{prefix}fewlabel_{kind}_vs_scratch"] = point
+
+
+def session_encoder(warehouse, store, args, draws, record, result) -> datetime:
+    """intent_session with the session encoder: pre-trained on every user's events before
+    the clickstream's default cut-off, then the ablation and the few-label experiment."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from cartcast.catalog import get_spec
+    from cartcast.features.training_set import build_training_set, label_entity_frame
+    from cartcast.pretraining.pretrain import PretrainConfig, describe, pretrained_for
+    from cartcast.training import preprocess as pp
+    from cartcast.training.dataset import time_split
+    from cartcast.training.fit import TorchConfig, params_for_encoder
+
+    spec = get_spec(SESSION_TASK)
+    entities = label_entity_frame(spec.feature_service, warehouse)
+    entities = entities.rename(columns={spec.label: spec.label_column})
+    frame = build_training_set(entities, spec.feature_service, store)
+    split = time_split(frame, spec)
+    epochs = 1 if args.quick else PretrainConfig().epochs
+    config = PretrainConfig(seed=args.seed, epochs=epochs, corpus=spec.corpus)
+    pretrained = pretrained_for(warehouse, split.cutoff, config, echo=lambda _: None)
+    print(f"\n{SESSION_TASK}: {describe(pretrained)}")
+    params = pp.fit(spec, split.train)
+    own = params_for_encoder(params, pretrained)
+    base = TorchConfig(epochs=1 if args.quick else 3, seed=args.seed, dropout=0.2)
+    frozen = TorchConfig(
+        epochs=1 if args.quick else 2, seed=args.seed, dropout=0.2, use_sequence=True,
+        pretrained=pretrained, freeze_encoder=True,
+    )  # fmt: skip
+    tuned = dataclasses.replace(frozen, freeze_encoder=False, weight_decay=1e-3)
+    scores = {
+        "aggregates only (MLP)": fit_score(spec, params, split.train, split.valid, base),
+        "+ frozen session encoder": fit_score(spec, own, split.train, split.valid, frozen),
+        "fine-tuned session encoder": fit_score(spec, own, split.train, split.valid, tuned),
+    }
+    positives = int(split.valid[spec.label_column].sum())
+    for label, metric in (("ROC-AUC", roc_auc_score), ("PR-AUC", average_precision_score)):
+        print(
+            f"{SESSION_TASK}: {label} on {len(split.valid):,} validation rows "
+            f"({split.valid[spec.key].nunique():,} users, {positives} positives), trained on "
+            f"{len(split.train):,}"
+        )
+        differences = compare(
+            SESSION_TASK, label, metric, split, spec, scores, draws, args.seed, record
+        )
+        if label == "ROC-AUC":
+            result["intent_finetuned_vs_aggregates"] = differences["fine-tuned session encoder"]
+    few_labels(SESSION_TASK, split, pretrained, args, draws, record, result, "intent_")
+    return split.cutoff
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -199,7 +333,8 @@ def main() -> None:
     from cartcast.catalog import get_spec
     from cartcast.features import store as feature_store
     from cartcast.pretraining.ablation import write_ablation
-    from cartcast.pretraining.pretrain import PretrainConfig, load_text_vectors, pretrained_for
+    from cartcast.pretraining.corpora import product_text_vectors
+    from cartcast.pretraining.pretrain import PretrainConfig, pretrained_for
     from cartcast.training import preprocess as pp
     from cartcast.training.dataset import time_split
     from cartcast.training.fit import TorchConfig, params_for_encoder
@@ -213,7 +348,7 @@ def main() -> None:
     store = feature_store.get_store(warehouse)
     data = frames(warehouse, store)
     con = connect(warehouse, read_only=True)
-    vectors = load_text_vectors(con)
+    vectors = product_text_vectors(con)
     con.close()
     epochs = 1 if args.quick else PretrainConfig().epochs
     pretrained = pretrained_for(
@@ -221,7 +356,7 @@ def main() -> None:
     )
     print(
         f"encoder: pre-trained before {CUTOFF:%Y-%m-%d} on "
-        f"{pretrained.facts['purchases']:,.0f} purchases of {pretrained.facts['customers']:,.0f} "
+        f"{pretrained.facts['events']:,.0f} purchases of {pretrained.facts['sequences']:,.0f} "
         f"customers, {epochs} epoch(s); {len(vectors):,} products with text"
     )
     quality = next_item_quality(warehouse, pretrained)
@@ -254,7 +389,6 @@ def main() -> None:
         spec = with_sequence(get_spec(name))
         split = time_split(data[name], spec, CUTOFF)
         params = pp.fit(spec, split.train)
-        y = split.valid[spec.label_column].to_numpy(dtype=float)
         metric = metric_of(spec.task)
         label = "ROC-AUC" if spec.task == "binary" else "Gini"
         base = TorchConfig(epochs=mlp_epochs, seed=args.seed, dropout=0.2)
@@ -275,86 +409,25 @@ def main() -> None:
         tuned = dataclasses.replace(frozen, freeze_encoder=False, weight_decay=1e-3)
         scores["+ frozen encoder"] = fit_score(spec, own, split.train, split.valid, frozen)
         scores["fine-tuned encoder"] = fit_score(spec, own, split.train, split.valid, tuned)
-        groups = split.valid[spec.key].to_numpy()
-        reference = scores["aggregates only (MLP)"]
         print(
             f"\n{name}: {label} on {len(split.valid):,} validation rows "
             f"({split.valid[spec.key].nunique():,} customers), trained on {len(split.train):,}"
         )
-        print(f"  {'candidate':<24}{label:>9}{'vs aggregates':>15}   95% interval (customers)")
-        for candidate, score in scores.items():
-            value = metric(y, score)
-            if candidate == "aggregates only (MLP)":
-                print(f"  {candidate:<24}{value:>9.4f}")
-                record(name, candidate, label, value)
-                continue
-            point, low, high = bootstrap_difference(
-                groups, y, reference, score, metric, draws, args.seed
-            )
-            record(name, candidate, label, value, (point, low, high))
-            print(f"  {candidate:<24}{value:>9.4f}{point:>+15.4f}   [{low:+.4f}, {high:+.4f}]")
-            if candidate == "fine-tuned encoder":
-                result[f"{name.split('_')[0]}_finetuned_vs_aggregates"] = point
+        differences = compare(name, label, metric, split, spec, scores, draws, args.seed, record)
+        result[f"{name.split('_')[0]}_finetuned_vs_aggregates"] = differences["fine-tuned encoder"]
 
-    spec = with_sequence(get_spec("purchase_30d"))
-    split = time_split(data["purchase_30d"], spec, CUTOFF)
-    rng = np.random.default_rng(args.seed)
-    customers = split.train[spec.key].unique()
-    few = set(rng.choice(customers, max(1, int(len(customers) * args.few_share)), replace=False))
-    train = split.train[split.train[spec.key].isin(few)]
-    params = pp.fit(spec, train)
-    own = params_for_encoder(params, pretrained)
-    y = split.valid[spec.label_column].to_numpy(dtype=float)
-    few_epochs = 2 if args.quick else 6  # a tenth of the rows: more passes for the same steps
-    base = TorchConfig(epochs=few_epochs, seed=args.seed, dropout=0.2)
-    scores = {
-        "aggregates only (MLP)": fit_score(spec, params, train, split.valid, base),
-        "from scratch (transformer)": fit_score(
-            spec, params, train, split.valid,
-            dataclasses.replace(base, use_sequence=True, weight_decay=1e-3),
-        ),
-        "pre-trained, frozen": fit_score(
-            spec, own, train, split.valid,
-            dataclasses.replace(base, use_sequence=True, pretrained=pretrained,
-                                freeze_encoder=True),
-        ),
-        "pre-trained, fine-tuned": fit_score(
-            spec, own, train, split.valid,
-            dataclasses.replace(base, use_sequence=True, weight_decay=1e-3, pretrained=pretrained),
-        ),
-    }  # fmt: skip
-    groups = split.valid[spec.key].to_numpy()
-    metric = metric_of("binary")
-    print(
-        f"\nfew labels: purchase_30d trained on {len(few):,} of {len(customers):,} customers "
-        f"({len(train):,} rows); ROC-AUC on the same {len(split.valid):,} validation rows"
-    )
-    task = f"purchase_30d, {args.few_share:.0%} of customers"
-    for candidate, score in scores.items():
-        print(f"  {candidate:<28}{metric(y, score):>9.4f}")
-    record(task, "aggregates only (MLP)", "ROC-AUC", metric(y, scores["aggregates only (MLP)"]))
-    for candidate in (
-        "from scratch (transformer)",
-        "pre-trained, frozen",
-        "pre-trained, fine-tuned",
-    ):
-        diff = bootstrap_difference(
-            groups, y, scores["aggregates only (MLP)"], scores[candidate], metric, draws, args.seed
-        )
-        record(task, candidate, "ROC-AUC", metric(y, scores[candidate]), diff)
-    for candidate in ("pre-trained, frozen", "pre-trained, fine-tuned"):
-        point, low, high = bootstrap_difference(
-            groups, y, scores["from scratch (transformer)"], scores[candidate], metric, draws,
-            args.seed,
-        )  # fmt: skip
-        print(f"  {candidate} vs from scratch: {point:+.4f}   [{low:+.4f}, {high:+.4f}]")
-        key = "fewlabel_" + ("frozen" if "frozen" in candidate else "finetuned") + "_vs_scratch"
-        result[key] = point
+    few_labels(
+        "purchase_30d", time_split(data["purchase_30d"], with_sequence(get_spec("purchase_30d")),
+                                   CUTOFF),
+        pretrained, args, draws, record, result, "",
+    )  # fmt: skip
+    session_cutoff = session_encoder(warehouse, store, args, draws, record, result)
     path = write_ablation(
         warehouse,
         {
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "cutoff": f"{CUTOFF:%Y-%m-%d}",
+            "session_cutoff": f"{session_cutoff:%Y-%m-%d %H:%M}",
             "pretrain_epochs": epochs,
             "next_item": quality,
             "rows": table,

@@ -132,7 +132,7 @@ def main() -> None:
         f"a purchase in the next 30 days; validation {prepared.valid_window[0]:%Y-%m-%d} .. "
         f"{prepared.valid_window[1]:%Y-%m-%d}: {len(prepared.valid):,}"
     )
-    models, _, champion = tr.fit_candidates(prepared, options, coder, n_seen, encoder, K)
+    models, _, champion, _ = tr.fit_candidates(prepared, options, coder, n_seen, encoder, K)
     con = connect(warehouse, read_only=True)
     try:
         baselines = rm.baseline_lists(con, prepared.valid, prepared.popular, prepared.cutoff, K)

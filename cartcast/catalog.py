@@ -106,7 +106,10 @@ CATALOGUE = Entity(
 USER = Entity(
     name="user",
     key="user_id",
-    feature_marts=(FeatureMart("user_event_features", "intermediate.int_event_snapshot_calendar"),),
+    feature_marts=(
+        FeatureMart("user_event_features", "intermediate.int_event_snapshot_calendar"),
+        FeatureMart("user_event_sequences", "intermediate.int_event_snapshot_calendar"),
+    ),
     label_mart="user_event_labels",
 )
 ENTITIES: dict[str, Entity] = {e.key: e for e in (CUSTOMER, USER)}
@@ -167,6 +170,9 @@ class ModelSpec:
     rule: BaselineRule
     categorical: tuple[str, ...] = ()
     sequence: str | None = None
+    # what the encoder of its sequence is pre-trained on (cartcast.pretraining.corpora:
+    # "purchases", "clickstream"); None: no pre-trained candidates
+    corpus: str | None = None
     # The validation metric that picks the champion, and whether higher is better.
     selection_metric: str = "roc_auc"
     description: str = ""
@@ -237,6 +243,7 @@ MODELS: dict[str, ModelSpec] = {
             numeric=CUSTOMER_NUMERIC,
             categorical=("country",),
             sequence="recent_product_ids",
+            corpus="purchases",
             selection_metric="roc_auc",
             description="Probability that the customer places an order in the next 30 days.",
             rule=BaselineRule(
@@ -254,6 +261,7 @@ MODELS: dict[str, ModelSpec] = {
             numeric=CUSTOMER_NUMERIC,
             categorical=("country",),
             sequence="recent_product_ids",
+            corpus="purchases",
             selection_metric="roc_auc",
             description="Probability that an active customer places no order in the next 90 days.",
             # v2 added the recent products (the sequence models and the pre-trained encoder)
@@ -274,6 +282,7 @@ MODELS: dict[str, ModelSpec] = {
             numeric=CUSTOMER_NUMERIC,
             categorical=("country",),
             sequence="recent_product_ids",
+            corpus="purchases",
             selection_metric="gini",
             description="Net spend of the customer in the next 90 days (currency of the orders).",
             # v2 added the recent products (the sequence models and the pre-trained encoder)
@@ -290,10 +299,15 @@ MODELS: dict[str, ModelSpec] = {
             entity=USER,
             label="purchase_within_horizon",
             label_window=timedelta(minutes=30),
-            marts=("user_event_features",),
+            marts=("user_event_features", "user_event_sequences"),
             numeric=EVENT_NUMERIC,
+            sequence="recent_event_tokens",
+            corpus="clickstream",
             selection_metric="pr_auc",
             description="Probability that the clickstream user buys within the next 30 minutes.",
+            # v2 added the recent event tokens (the sequence models and the session encoder)
+            service_version=2,
+            earlier_marts=(("user_event_features",),),
             rule=BaselineRule(
                 "recency/frequency: carts in 15 minutes, views in 5, minutes since last event",
                 (

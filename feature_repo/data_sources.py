@@ -53,6 +53,13 @@ user_event_features_source = FileSource(
     description="marts.user_event_features: clickstream features per user and 10-minute snapshot.",
 )
 
+user_event_sequences_source = FileSource(
+    name="user_event_sequences_source",
+    path=parquet_path("user_event_sequences"),
+    timestamp_field="as_of",
+    description="marts.user_event_sequences: recent clickstream events per user and snapshot.",
+)
+
 customer_embeddings_source = FileSource(
     name="customer_embeddings_source",
     path=parquet_path("customer_embeddings"),

@@ -10,6 +10,7 @@ from feature_views import (
     customer_sequences,
     product_popularity,
     user_event_features,
+    user_event_sequences,
 )
 
 from cartcast import catalog
@@ -20,6 +21,7 @@ VIEWS = (
     customer_product_history,
     product_popularity,
     user_event_features,
+    user_event_sequences,
     customer_embeddings,
 )
 FEATURE_VIEWS = {view.name: view for view in VIEWS}

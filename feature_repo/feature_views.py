@@ -12,6 +12,7 @@ from data_sources import (
     customer_sequences_source,
     product_popularity_source,
     user_event_features_source,
+    user_event_sequences_source,
 )
 from entities import catalogue, customer, user
 from feast import FeatureView, Field
@@ -120,6 +121,19 @@ user_event_features = FeatureView(
     online=True,
     description="Funnel counts and session shape over the hour before the snapshot.",
     tags={"mart": "marts.user_event_features"},
+)
+
+# The same snapshots as user_event_features, so the same TTL.
+user_event_sequences = FeatureView(
+    name="user_event_sequences",
+    entities=[user],
+    ttl=timedelta(minutes=15),
+    schema=schema_from_contract("user_event_sequences", ("user_id", "as_of")),
+    source=user_event_sequences_source,
+    online=True,
+    description="The user's most recent clickstream events as <event type>:<category> tokens, "
+    "newest first (lists).",
+    tags={"mart": "marts.user_event_sequences"},
 )
 
 # Written with the newest kept encoder by dbt's scoring models: registered from the start, and

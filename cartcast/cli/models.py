@@ -83,7 +83,21 @@ def train_and_report(
         typer.echo(f"\n{result.spec.name}: validation metrics ({split_line})")
         typer.echo(result.table)
         typer.echo(result.verdict)
+    typer.echo(encoder_time(results))
     return results
+
+
+def encoder_time(results: list) -> str:
+    """One line: what pre-training and the candidates on the pre-trained encoders cost, of
+    all the training time."""
+    pretraining = sum(r.encoder_seconds[0] for r in results)
+    tuning = sum(r.encoder_seconds[1] for r in results)
+    total = sum(sum(r.seconds.values()) for r in results)
+    return (
+        f"\npre-training {pretraining:.0f} s + the candidates on pre-trained encoders "
+        f"{tuning:.0f} s = {pretraining + tuning:.0f} s, of {total:.0f} s fitting "
+        f"{len(results)} model(s) (each kept encoder is pre-trained once per cut-off and seed)"
+    )
 
 
 def train_recommender_and_report(name: str, warehouse: Warehouse, options):

@@ -24,7 +24,7 @@ import torch
 
 from cartcast.errors import PretrainingError
 from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
-from cartcast.pretraining.pretrain import Pretrained, encoders_dir, load
+from cartcast.pretraining.pretrain import Pretrained, corpus_of, encoders_dir, load
 from cartcast.warehouse.paths import Warehouse
 
 ONNX_FILE = "encoder.onnx"
@@ -68,9 +68,14 @@ def export_encoder(pretrained: Pretrained, path: Path) -> Path:
 
 
 def newest_encoder(warehouse: Warehouse) -> tuple[Pretrained, Path]:
-    """The kept encoder with the latest cut-off, and its ONNX file (exported when missing)."""
+    """The kept purchase encoder with the latest cut-off, and its ONNX file (exported when
+    missing). Session encoders (another corpus) describe clickstream users, not customers."""
     folders = sorted(
-        (f for f in encoders_dir(warehouse).glob("*") if (f / "encoder.json").exists()),
+        (
+            f
+            for f in encoders_dir(warehouse).glob("*")
+            if (f / "encoder.json").exists() and corpus_of(f) == "purchases"
+        ),
         key=lambda f: f.name,
     )
     if not folders:

@@ -1,12 +1,14 @@
-"""Pre-train the behaviour encoder on every customer's purchases before a cut-off.
+"""Pre-train a behaviour encoder on every sequence of its corpus before a cut-off.
 
-No labels are used: each customer's merchandise purchases, in time order, teach the encoder to
-predict the next product (full softmax over the catalogue). Customers with no label yet count
-as much as any other. Time-safe by construction: only order lines strictly before the cut-off
-are read, so events after it change no weight (tests/unit/pretraining/test_pretrain.py).
+No labels are used: each customer's merchandise purchases (or each clickstream user's events,
+for the session encoder), in time order, teach the encoder to predict the next item (full
+softmax over the items seen). Entities with no label yet count as much as any other.
+Time-safe by construction: only what happened strictly before the cut-off is read, so events
+after it change no weight (tests/unit/pretraining/test_pretrain.py).
 
-A pre-trained encoder is kept under `<artifacts>/encoders/<cut-off>-s<seed>/` (weights,
-vocabulary, card) and reused by every model trained with that cut-off and seed.
+A pre-trained encoder is kept under `<artifacts>/encoders/[<corpus>-]<cut-off>-s<seed>/`
+(weights, vocabulary, card) and reused by every model trained with that corpus, cut-off and
+seed.
 """
 
 from __future__ import annotations
@@ -21,20 +23,17 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from cartcast.errors import PretrainingError
+from cartcast.pretraining.corpora import get_corpus, naive_utc
 from cartcast.pretraining.devices import torch_device
 from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
 from cartcast.pretraining.text import DIM as TEXT_DIM
 from cartcast.registry.versions import artifacts_dir
 from cartcast.warehouse.connection import connect
 from cartcast.warehouse.paths import Warehouse
-
-LINES = "intermediate.int_merchandise_lines_sequenced"
-TEXT = "marts.product_text_embeddings"
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,8 @@ class PretrainConfig:
     stride: int = 10
     seed: int = 0
     device: str = "auto"
+    # what the encoder learns from (cartcast.pretraining.corpora): the catalog's model.corpus
+    corpus: str = "purchases"
 
 
 @dataclass
@@ -67,34 +68,6 @@ class Pretrained:
 
     def codes(self) -> dict[str, int]:
         return {p: i + 2 for i, p in enumerate(self.vocab)}
-
-
-def _naive_utc(moment) -> datetime:
-    stamp = pd.Timestamp(moment)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.to_pydatetime()
-
-
-def load_histories(con: duckdb.DuckDBPyConnection, before: datetime) -> dict[str, list[str]]:
-    """Every customer's merchandise purchases strictly before `before`, oldest first."""
-    rows = con.execute(
-        f"select customer_id, list(product_id order by line_number) from {LINES} "
-        "where ordered_at < ? group by customer_id order by customer_id",
-        [_naive_utc(before)],
-    ).fetchall()
-    return {customer: products for customer, products in rows}
-
-
-def load_text_vectors(con: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
-    """Product text vectors from `marts.product_text_embeddings` (empty if not built)."""
-    try:
-        rows = con.execute(
-            f"select product_id, embedding from {TEXT} where embedding is not null"
-        ).fetchall()
-    except duckdb.CatalogException:
-        return {}
-    return {p: np.asarray(v, dtype=np.float32) for p, v in rows}
 
 
 def build_vocab(
@@ -134,23 +107,26 @@ def pretrain(
     config: PretrainConfig | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> Pretrained:
-    """Next-item pre-training on every purchase strictly before `cutoff`."""
+    """Next-item pre-training on every sequence of the config's corpus strictly before
+    `cutoff`."""
     config = config or PretrainConfig()
+    corpus = get_corpus(config.corpus)
     con = connect(warehouse, read_only=True)
     try:
-        histories = load_histories(con, cutoff)
-        text = load_text_vectors(con)
+        histories = corpus.histories(con, cutoff)
+        text = corpus.text_vectors(con)
     except duckdb.CatalogException as err:
         raise PretrainingError(
-            f"The warehouse has no purchase sequences ({err.args[0].splitlines()[0]}): run "
-            "`dbt build` first."
+            f"The warehouse has no {corpus.events} to pre-train on ({corpus.table}: "
+            f"{err.args[0].splitlines()[0]}): run `dbt build` first."
         ) from err
     finally:
         con.close()
     vocab, n_seen, matrix = build_vocab(histories, text)
     if n_seen == 0:
         raise PretrainingError(
-            f"No merchandise purchase before {cutoff}: nothing to pre-train the encoder on."
+            f"No {corpus.events} in {corpus.table} before {cutoff}: nothing to pre-train the "
+            f"{corpus.encoder} on."
         )
     codes = {p: i + 2 for i, p in enumerate(vocab)}
     data = torch.from_numpy(windows(histories, codes, config.length, config.stride))
@@ -170,7 +146,7 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         encoder.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    loss_fn = nn.CrossEntropyLoss(ignore_index=-1)
+    loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(config.seed)
     history = []
     start = time.perf_counter()
@@ -186,36 +162,61 @@ def pretrain(
                 (targets >= 2) & (targets < n_seen + 2), targets - 2, torch.full_like(targets, -1)
             )
             labels = torch.where(inputs == PAD, torch.full_like(labels, -1), labels)
-            logits = encoder.catalogue_logits(encoder(inputs))
-            loss = loss_fn(logits.reshape(-1, n_seen), labels.reshape(-1))
+            # the catalogue scores (positions x catalogue) are most of the cost: computed only
+            # where there is a next item to predict (left padding of short histories has none)
+            target = labels >= 0
+            counted = int(target.sum())
+            if counted == 0:
+                continue
+            logits = encoder.catalogue_logits(encoder(inputs)[target])
+            loss = loss_fn(logits, labels[target])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            counted = int((labels >= 0).sum())
             total += loss.item() * counted
             seen += counted
         history.append({"epoch": epoch, "loss": total / max(seen, 1)})
         if on_epoch is not None:
             on_epoch(epoch, total / max(seen, 1))
     encoder = encoder.cpu().eval()
+    # counted in the corpus's own words: sequences of customers or users, items of products
+    # or event tokens
     facts = {
-        "customers": float(len(histories)),
-        "purchases": float(sum(len(h) for h in histories.values())),
+        "sequences": float(len(histories)),
+        "events": float(sum(len(h) for h in histories.values())),
         "windows": float(len(data)),
-        "products_bought": float(n_seen),
-        "products_text_only": float(len(vocab) - n_seen),
-        "products_with_text": float(sum(p in text for p in vocab)),
+        "items_seen": float(n_seen),
+        "items_text_only": float(len(vocab) - n_seen),
+        "items_with_text": float(sum(p in text for p in vocab)),
         "seconds": time.perf_counter() - start,
     }
-    return Pretrained(encoder, vocab, n_seen, _naive_utc(cutoff), config, history, facts)
+    return Pretrained(encoder, vocab, n_seen, naive_utc(cutoff), config, history, facts)
+
+
+def describe(pretrained: Pretrained) -> str:
+    """One line: what the encoder was pre-trained on, and how long it took."""
+    corpus, facts = get_corpus(pretrained.config.corpus), pretrained.facts
+    known_by_text = (
+        f", {facts['items_text_only']:,.0f} more known by text" if facts["items_with_text"] else ""
+    )
+    return (
+        f"pre-trained the {corpus.encoder} on {facts['events']:,.0f} {corpus.events} of "
+        f"{facts['sequences']:,.0f} {corpus.entities} before {pretrained.cutoff:%Y-%m-%d %H:%M} "
+        f"({facts['items_seen']:,.0f} {corpus.items}{known_by_text}) in "
+        f"{facts['seconds']:.0f} s"
+    )
 
 
 def encoders_dir(warehouse: Warehouse) -> Path:
     return artifacts_dir(warehouse) / "encoders"
 
 
-def folder_for(warehouse: Warehouse, cutoff: datetime, seed: int) -> Path:
-    return encoders_dir(warehouse) / f"{_naive_utc(cutoff):%Y%m%dT%H%M%S}-s{seed}"
+def folder_for(
+    warehouse: Warehouse, cutoff: datetime, seed: int, corpus: str = "purchases"
+) -> Path:
+    """`<cut-off>-s<seed>` for the purchase encoder, `<corpus>-<cut-off>-s<seed>` for others."""
+    prefix = "" if corpus == "purchases" else f"{corpus}-"
+    return encoders_dir(warehouse) / f"{prefix}{naive_utc(cutoff):%Y%m%dT%H%M%S}-s{seed}"
 
 
 def save(pretrained: Pretrained, folder: Path) -> Path:
@@ -231,6 +232,12 @@ def save(pretrained: Pretrained, folder: Path) -> Path:
     }
     (folder / "encoder.json").write_text(json.dumps(card, indent=1, sort_keys=True))
     return folder
+
+
+def corpus_of(folder: Path) -> str:
+    """The corpus a kept encoder learned from (cards written before corpora: purchases)."""
+    card = json.loads((folder / "encoder.json").read_text())
+    return card["config"].get("corpus", "purchases")
 
 
 def load(folder: Path) -> Pretrained:
@@ -267,18 +274,12 @@ def pretrained_for(
     """The encoder pre-trained on everything before `cutoff`: kept from an earlier run with
     the same cut-off and settings, else pre-trained now and kept."""
     config = config or PretrainConfig()
-    folder = folder_for(warehouse, cutoff, config.seed)
+    folder = folder_for(warehouse, cutoff, config.seed, config.corpus)
     if (folder / "encoder.json").exists():
         kept = load(folder)
         if kept.config == config:
             return kept
     pretrained = pretrain(warehouse, cutoff, config)
     save(pretrained, folder)
-    facts = pretrained.facts
-    echo(
-        f"pre-trained the behaviour encoder on {facts['purchases']:,.0f} purchases of "
-        f"{facts['customers']:,.0f} customers before {pretrained.cutoff:%Y-%m-%d} "
-        f"({facts['products_bought']:,.0f} products, "
-        f"{facts['products_text_only']:,.0f} more known by text) in {facts['seconds']:.0f} s"
-    )
+    echo(describe(pretrained))
     return pretrained

@@ -456,9 +456,15 @@ def pretraining_section(ablation: dict | None) -> str:
     parts = [
         h.paragraph(
             f"Measured by bench/pretraining.py on {ablation['measured_at']}: one time split "
-            f"(validation from {ablation['cutoff']}), one seed, the same MLP learner in every "
-            "row. Differences are to aggregates only, with a 95% interval from a paired "
-            "bootstrap over customers; an interval that spans 0 is no evidence of a gain."
+            f"(validation from {ablation['cutoff']}"
+            + (
+                f"; intent_session, with the session encoder: from {ablation['session_cutoff']}"
+                if "session_cutoff" in ablation
+                else ""
+            )
+            + "), one seed, the same MLP learner in every row. Differences are to aggregates "
+            "only, with a 95% interval from a paired bootstrap over customers (users for the "
+            "clickstream); an interval that spans 0 is no evidence of a gain."
         ),
         h.table(
             ["", "HR@10", "Recall@10", "NDCG@10"],

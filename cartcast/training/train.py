@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import torch
 
 from cartcast.catalog import LOWER_IS_BETTER, ModelSpec, get_spec, is_upgrade
 from cartcast.errors import TrainingError
+from cartcast.pretraining.corpora import get_corpus
 from cartcast.pretraining.pretrain import PretrainConfig, Pretrained, pretrained_for
 from cartcast.registry import versions as registry
 from cartcast.training import baselines, card, export
@@ -65,6 +67,14 @@ class TrainResult:
     entry: registry.Entry | None = None
     history: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     importance: list[imp.Importance] = field(default_factory=list)
+    # wall seconds: "pre-training" (0 when a kept encoder was reused) and each candidate's fit
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def encoder_seconds(self) -> tuple[float, float]:
+        """Seconds pre-training the encoder and fitting the candidates built on it."""
+        tuned = sum(v for k, v in self.seconds.items() if k in (FROZEN, FINE_TUNED))
+        return self.seconds.get("pre-training", 0.0), tuned
 
 
 FROZEN = "torch pretrained encoder (frozen)+mlp"
@@ -102,13 +112,14 @@ def pretrain_encoder(
     options: TrainOptions,
     echo: Callable[[str], None] = print,
 ) -> Pretrained | None:
-    """The behaviour encoder pre-trained on every purchase before this run's cut-off (kept
-    and reused across models and runs with the same cut-off and seed), for models with a
-    product sequence."""
-    if not (options.pretrained and prepared.spec.sequence):
+    """The encoder of the model's sequence pre-trained on its corpus before this run's
+    cut-off (kept and reused across models and runs with the same corpus, cut-off and seed):
+    the purchase encoder for customers, the session encoder for clickstream users."""
+    spec = prepared.spec
+    if not (options.pretrained and spec.sequence and spec.corpus):
         return None
     epochs = options.pretrain_epochs or (1 if options.quick else PretrainConfig().epochs)
-    config = PretrainConfig(seed=options.seed, epochs=epochs)
+    config = PretrainConfig(seed=options.seed, epochs=epochs, corpus=spec.corpus)
     return pretrained_for(warehouse, prepared.split.cutoff, config, echo)
 
 
@@ -143,6 +154,8 @@ class Candidates:
     # product vocabulary)
     params: dict[str, pp.PreprocessParams] = field(default_factory=dict)
     default_params: pp.PreprocessParams | None = None
+    # wall seconds of each candidate's fit and validation scores
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def params_for(self, candidate: str) -> pp.PreprocessParams:
         return self.params.get(candidate, self.default_params)
@@ -222,7 +235,9 @@ def fit_candidates(
     heads: dict[str, tuple[torch.nn.Module, TorchConfig]] = {}
     history: dict[str, list[dict[str, float]]] = {}
     own_params: dict[str, pp.PreprocessParams] = {}
+    seconds: dict[str, float] = {}
     for label, config in torch_configs(spec, options, pretrained).items():
+        started = time.perf_counter()
         params = prepared.params
         if config.pretrained is not None:
             params = own_params[label] = params_for_encoder(prepared.params, config.pretrained)
@@ -236,16 +251,22 @@ def fit_candidates(
         scores[label] = predict(head, valid_inputs)
         metrics[label] = evaluate(spec.task, y_valid, scores[label])
         heads[label] = (head, config)
+        seconds[label] = time.perf_counter() - started
 
     params = prepared.params
-    fitted = [
-        baselines.fit_linear(spec, params, split.train),
-        baselines.fit_boosted_trees(spec, params, split.train, options.seed),
-        baselines.fit_heuristic(spec, params, split.train),
+    fitters = [
+        lambda: baselines.fit_linear(spec, params, split.train),
+        lambda: baselines.fit_boosted_trees(spec, params, split.train, options.seed),
+        lambda: baselines.fit_heuristic(spec, params, split.train),
     ]
-    for baseline in fitted:
+    fitted = []
+    for fit_baseline in fitters:
+        started = time.perf_counter()
+        baseline = fit_baseline()
         scores[baseline.name] = baseline.predict(split.valid)
         metrics[baseline.name] = evaluate(spec.task, y_valid, scores[baseline.name])
+        seconds[baseline.name] = time.perf_counter() - started
+        fitted.append(baseline)
     by_family = {b.family: b for b in fitted}
     return Candidates(
         metrics,
@@ -256,6 +277,7 @@ def fit_candidates(
         by_family["boosted_trees"],
         own_params,
         prepared.params,
+        seconds,
     )
 
 
@@ -427,7 +449,9 @@ def train_model(
     options = options or TrainOptions()
     prepared = prepare(spec, warehouse, options, store, frame)
     echo(prepared.summary)
+    started = time.perf_counter()
     pretrained = pretrain_encoder(prepared, warehouse, options, echo)
+    pretraining = time.perf_counter() - started if pretrained is not None else 0.0
     candidates = fit_candidates(prepared, options, progress, pretrained)
     choice = choose_champion(spec, candidates)
     folder = registry.model_dir(warehouse, spec.name, prepared.version)
@@ -448,6 +472,7 @@ def train_model(
         entry=entry,
         history=candidates.history,
         importance=importances,
+        seconds={"pre-training": pretraining, **candidates.seconds},
     )
 
 
@@ -495,20 +520,23 @@ def _write_card(
     options: TrainOptions,
     importances: list[imp.Importance],
 ) -> None:
+    corpus = get_corpus(spec.corpus) if spec.corpus else None
     tried = (
         "an MLP over the preprocessed tabular features (ReLU, dropout, AdamW, "
         + ("binary cross-entropy" if spec.task == "binary" else "Huber loss on signed log1p")
         + f", {torch_configs(spec, options)['torch mlp'].epochs} epochs, no early stopping)"
         + (
             "; the same MLP joined with a one-block Transformer encoder over the 20 most "
-            "recent products (learned embeddings, out-of-vocabulary bucket)"
+            f"recent {corpus.items if corpus else 'items'} (learned embeddings, "
+            "out-of-vocabulary bucket)"
             if spec.sequence
             else ""
         )
         + (
-            "; the behaviour encoder pre-trained by next-item prediction on every purchase "
-            "before the cut-off, as frozen features of the MLP and fine-tuned with it"
-            if any(label in entry.metrics for label in (FROZEN, FINE_TUNED))
+            f"; the {corpus.encoder} pre-trained by next-item prediction on every "
+            f"{corpus.events.removesuffix('s')} of {corpus.entities} before the cut-off, as "
+            "frozen features of the MLP and fine-tuned with it"
+            if corpus and any(label in entry.metrics for label in (FROZEN, FINE_TUNED))
             else ""
         )
         + "; baselines: linear model, HistGradientBoosting (fixed settings, no early stopping), "

@@ -11,6 +11,7 @@ the customer, where every list leaves out what the customer already bought.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,13 +25,8 @@ import torch
 from cartcast.catalog import RecommenderSpec, get_recommender
 from cartcast.errors import TrainingError
 from cartcast.features import recommend_rows as data
-from cartcast.pretraining.pretrain import (
-    PretrainConfig,
-    build_vocab,
-    load_histories,
-    load_text_vectors,
-    pretrained_for,
-)
+from cartcast.pretraining.corpora import product_text_vectors, purchase_histories
+from cartcast.pretraining.pretrain import PretrainConfig, build_vocab, pretrained_for
 from cartcast.registry import versions as registry
 from cartcast.training import recommend_export as rexport
 from cartcast.training import recommend_metrics as rmetrics
@@ -90,6 +86,17 @@ class RecommenderResult:
     parity: float
     entry: registry.Entry | None = None
     facts: dict[str, float] = field(default_factory=dict)
+    # wall seconds: "pre-training" (0 when a kept encoder was reused) and each candidate's
+    # fits (on the selection slice's rows, then on all training rows)
+    seconds: dict[str, float] = field(default_factory=dict)
+    # the candidates built on the pre-trained encoder
+    encoder_candidates: tuple[str, ...] = ()
+
+    @property
+    def encoder_seconds(self) -> tuple[float, float]:
+        """Seconds pre-training the encoder and fitting the candidates built on it."""
+        tuned = sum(self.seconds.get(label, 0.0) for label in self.encoder_candidates)
+        return self.seconds.get("pre-training", 0.0), tuned
 
 
 def prepare(
@@ -232,10 +239,11 @@ def fit_candidates(
     n_seen: int,
     encoder,
     k: int = rmetrics.K,
-) -> tuple[dict[str, rec.NextProducts], dict[str, float | None], str]:
+) -> tuple[dict[str, rec.NextProducts], dict[str, float | None], str, dict[str, float]]:
     """Each candidate fitted on the training rows before the selection slice and scored on it
     (NDCG@k), the best one the champion; then every candidate refitted on all training rows,
-    so validation compares like with like. With one candidate there is nothing to choose."""
+    so validation compares like with like. With one candidate there is nothing to choose.
+    Also each candidate's wall seconds, both fits together."""
     fit_rows, select_rows = selection_split(prepared)
     labels = options.candidates()
 
@@ -245,13 +253,20 @@ def fit_candidates(
         )
 
     selection: dict[str, float | None] = {label: None for label in labels}
+    seconds = dict.fromkeys(labels, 0.0)
     if len(labels) > 1:
         for label, use in labels.items():
+            started = time.perf_counter()
             lists, _ = rec.top_k(fitted(fit_rows, use), select_rows, prepared.popular, coder, k)
             selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
+            seconds[label] += time.perf_counter() - started
     champion = max(selection, key=lambda label: selection[label] or -1.0)
-    models = {label: fitted(prepared.train, use) for label, use in labels.items()}
-    return models, selection, champion
+    models = {}
+    for label, use in labels.items():
+        started = time.perf_counter()
+        models[label] = fitted(prepared.train, use)
+        seconds[label] += time.perf_counter() - started
+    return models, selection, champion, seconds
 
 
 @dataclass
@@ -279,7 +294,7 @@ def catalogue_for(
         return Catalogue(pretrained.vocab, pretrained.n_seen, pretrained.encoder, pretrained)
     con = connect(warehouse, read_only=True)
     try:
-        vocab, n_seen, _ = build_vocab(load_histories(con, cutoff), load_text_vectors(con))
+        vocab, n_seen, _ = build_vocab(purchase_histories(con, cutoff), product_text_vectors(con))
     finally:
         con.close()
     return Catalogue(vocab, n_seen, None, None)
@@ -304,7 +319,9 @@ def train_recommender(
         cutoff, _, _ = data.windows(times, observed, spec.window, options.cutoff)
     finally:
         con.close()
+    started = time.perf_counter()
     known = catalogue_for(warehouse, cutoff, options, config, echo)
+    pretraining = time.perf_counter() - started if known.pretrained is not None else 0.0
     vocab, n_seen, encoder, pretrained = known.vocab, known.n_seen, known.encoder, known.pretrained
     prepared = prepare(spec, warehouse, options, config.length)
     prepared_cutoff = prepared.cutoff
@@ -317,7 +334,9 @@ def train_recommender(
     )
     coder = rec.Coder(vocab)
     k = rmetrics.K
-    candidates, selection, champion = fit_candidates(prepared, options, coder, n_seen, encoder, k)
+    candidates, selection, champion, seconds = fit_candidates(
+        prepared, options, coder, n_seen, encoder, k
+    )
     con = connect(warehouse, read_only=True)
     try:
         baselines = rmetrics.baseline_lists(
@@ -405,5 +424,17 @@ def train_recommender(
         f"{sentence}\n"
     )
     return RecommenderResult(
-        spec, prepared.version, champion, metrics, {}, selection, table, sentence, path, gap, entry
+        spec,
+        prepared.version,
+        champion,
+        metrics,
+        {},
+        selection,
+        table,
+        sentence,
+        path,
+        gap,
+        entry,
+        seconds={"pre-training": pretraining, **seconds},
+        encoder_candidates=tuple(label for label, use in options.candidates().items() if use),
     )

@@ -33,6 +33,7 @@ FEATURE_MARTS = {
     "customer_product_history": "customer_id",
     "product_popularity": "catalogue_id",
     "user_event_features": "user_id",
+    "user_event_sequences": "user_id",
 }
 SCALARS = {
     pa.string(): "varchar",

@@ -17,6 +17,7 @@ MARTS = (
     "marts.customer_labels",
     "marts.customer_sequences",
     "marts.user_event_features",
+    "marts.user_event_sequences",
     "marts.user_event_labels",
 )
 

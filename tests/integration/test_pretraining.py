@@ -1,4 +1,5 @@
-"""Pre-training on the bundled real data: time-safe, and cold-start products placed by text."""
+"""Pre-training on the bundled real data: time-safe (the purchase and the session encoder), and
+cold-start products placed by text."""
 
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from cartcast.pretraining.pretrain import LINES, PretrainConfig, pretrain
+from cartcast.pretraining.corpora import EVENTS, LINES
+from cartcast.pretraining.pretrain import PretrainConfig, pretrain
 from cartcast.training import preprocess as pp
 from cartcast.warehouse.paths import Warehouse
 from tests.reliability.pipeline import copy_warehouse
 
 CUTOFF = datetime(2011, 6, 1)
 QUICK = PretrainConfig(epochs=1, stride=20)
+# the clickstream holds 01:00-03:10 UTC of one day: the cut-off leaves about a third after it
+SESSION_CUTOFF = datetime(2017, 11, 26, 2, 20)
+SESSIONS = PretrainConfig(epochs=1, stride=5, corpus="clickstream")
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +60,70 @@ def test_events_after_the_cutoff_change_nothing(
         [CUTOFF],
     ).fetchall()
     con.close()
-    codes = before_cutoff.codes()
-    strings = np.array([(s + [""] * 20)[:20] for (s,) in sequences], dtype=object)
-    index = torch.from_numpy(
+    index = _codes(before_cutoff, [s for (s,) in sequences])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            before_cutoff.encoder.encode_recent(index), again.encoder.encode_recent(index)
+        )
+
+
+def _codes(pretrained, sequences: list[list[str]]) -> torch.Tensor:
+    codes = pretrained.codes()
+    strings = np.array([(s + [""] * 20)[:20] for s in sequences], dtype=object)
+    return torch.from_numpy(
         np.vectorize(lambda p: pp.PAD if p == "" else codes.get(p, pp.OOV), otypes=[np.int64])(
             strings
         )
     )
+
+
+def test_clickstream_events_after_the_cutoff_change_no_session_encoder_weight(
+    real_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    before = pretrain(real_warehouse, SESSION_CUTOFF, SESSIONS)
+    # the encoder learned the order of events: well below uniform guessing over its tokens
+    assert before.history[-1]["loss"] < np.log(before.n_seen) - np.log(2)
+    copy = copy_warehouse(real_warehouse, tmp_path / "later")
+    con = duckdb.connect(str(copy.duckdb_path))
+    try:
+        # every event again a day later, by new users, in new categories
+        (added,) = con.execute(
+            f"insert into {EVENTS} select event_id || '-later', user_id || '-later', "
+            "session_id || '-later', event_type, product_id, category_id || '-later', "
+            f"occurred_at + interval 1 day from {EVENTS}"
+        ).fetchone()
+        (after,) = con.execute(
+            f"select count(*) from {EVENTS} where occurred_at >= ?", [SESSION_CUTOFF]
+        ).fetchone()
+    finally:
+        con.close()
+    assert added > 100_000 and after > added
+    again = pretrain(copy, SESSION_CUTOFF, SESSIONS)
+    assert again.vocab == before.vocab and before.facts == {
+        **again.facts,
+        "seconds": before.facts["seconds"],
+    }
+    first, second = before.encoder.state_dict(), again.encoder.state_dict()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
+    # and so every user's encoding at a snapshot at or before the cut-off
+    con = duckdb.connect(str(real_warehouse.duckdb_path), read_only=True)
+    sequences = [
+        s
+        for (s,) in con.execute(
+            "select recent_event_tokens from marts.user_event_sequences where as_of <= ? "
+            "order by as_of desc, user_id limit 500",
+            [SESSION_CUTOFF],
+        ).fetchall()
+    ]
+    con.close()
+    assert len(sequences) == 500
+    index = _codes(before, sequences)
+    # the mart's tokens are the encoder's: every event before the cut-off is in its vocabulary
+    assert bool(((index > pp.OOV) | (index == pp.PAD)).all()) and bool((index > pp.OOV).any())
     with torch.no_grad():
         torch.testing.assert_close(
-            before_cutoff.encoder.encode_recent(index), again.encoder.encode_recent(index)
+            before.encoder.encode_recent(index), again.encoder.encode_recent(index)
         )
 
 
@@ -73,7 +132,7 @@ def test_the_encoder_learned_next_purchases(before_cutoff) -> None:
     # uniform guessing over the catalogue costs log(n); one epoch's average (its first
     # batches included) must already be well below: perplexity more than 2x lower
     assert losses[-1] < np.log(before_cutoff.n_seen) - np.log(2)
-    assert before_cutoff.facts["products_text_only"] > 100  # products first sold after June
+    assert before_cutoff.facts["items_text_only"] > 100  # products first sold after June
 
 
 def test_a_product_first_sold_after_the_cutoff_lands_near_its_text_neighbour(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -77,7 +79,12 @@ def test_labels_exist_only_for_whole_windows(real_warehouse: Warehouse) -> None:
 
 
 def test_parquet_marts_are_what_the_views_show(real_warehouse: Warehouse) -> None:
-    for mart in ("customer_features", "customer_sequences", "user_event_features"):
+    for mart in (
+        "customer_features",
+        "customer_sequences",
+        "user_event_features",
+        "user_event_sequences",
+    ):
         path = real_warehouse.parquet_dir / f"{mart}.parquet"
         assert path.exists(), path
         (n_parquet,) = fetch(real_warehouse, f"select count(*) from read_parquet('{path}')")[0]
@@ -111,3 +118,34 @@ def test_summary_says_what_to_do_without_a_warehouse(tmp_path: Path, monkeypatch
     assert result.exit_code != 0
     assert result.exit_code == 1
     assert "dbt build" in result.output
+
+
+def test_event_sequences_are_the_newest_events_of_the_window_before_each_snapshot(
+    real_warehouse: Warehouse,
+) -> None:
+    """Every row of marts.user_event_sequences against the sessionized events, read in plain
+    Python: the events of the 60 minutes strictly before as_of, newest first (ties in time by
+    event key, as the session encoder's pre-training orders them), at most 20; and one row per
+    user and snapshot of the feature mart."""
+    events: dict[str, list[tuple]] = {}
+    for user, at, event_id, kind, category in fetch(
+        real_warehouse,
+        "select user_id, occurred_at, event_id, event_type, category_id "
+        "from intermediate.int_events_sessionized",
+    ):
+        events.setdefault(user, []).append((at, event_id, f"{kind}:{category or ''}"))
+    window = timedelta(minutes=60)
+    rows = fetch(
+        real_warehouse,
+        "select user_id, as_of, recent_event_tokens, sequence_length "
+        "from marts.user_event_sequences",
+    )
+    ties = 0
+    for user, as_of, tokens, length in rows:
+        seen = sorted((e for e in events[user] if as_of - window <= e[0] < as_of), reverse=True)
+        ties += any(a[0] == b[0] for a, b in itertools.pairwise(seen))
+        assert tokens == [t for _, _, t in seen[:20]], (user, as_of)
+        assert length == len(tokens)
+    assert ties > 0  # the data holds events at the same second: their order was checked
+    keys = fetch(real_warehouse, "select user_id, as_of from marts.user_event_features")
+    assert sorted(keys) == sorted((u, a) for u, a, _, _ in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pandas as pd
 import pytest
@@ -19,12 +20,21 @@ from cartcast.registry.metadata import read_metadata
 from cartcast.training import export
 from cartcast.training import preprocess as pp
 from cartcast.training.dataset import load_frame, time_split
-from cartcast.training.fit import device
+from cartcast.training.fit import (
+    TorchConfig,
+    device,
+    make_inputs,
+    params_for_encoder,
+    predict,
+    train_torch,
+)
 from cartcast.training.train import (
     FINE_TUNED,
     FROZEN,
     PARITY_TOLERANCE,
     TrainOptions,
+    prepare,
+    pretrain_encoder,
     train_model,
 )
 from cartcast.warehouse.paths import Warehouse
@@ -55,6 +65,12 @@ def test_purchase_30d_end_to_end(feast_warehouse: Warehouse) -> None:
         assert 0.5 < metrics["roc_auc"] < 1 and metrics["lift_top10"] > 1
     assert result.parity <= PARITY_TOLERANCE
     assert "cut-off" in result.split_summary and "positives" in result.split_summary
+    # every candidate's fit is timed, and pre-training apart
+    assert set(result.seconds) == {"pre-training", *result.metrics}
+    assert all(v > 0 for v in result.seconds.values())
+    pretraining, tuning = result.encoder_seconds
+    assert pretraining == result.seconds["pre-training"]
+    assert tuning == result.seconds[FROZEN] + result.seconds[FINE_TUNED]
 
     entry = registry.get(feast_warehouse, "purchase_30d", result.version)
     assert entry.feature_service == "purchase_30d_v1"
@@ -85,6 +101,40 @@ def test_purchase_30d_end_to_end(feast_warehouse: Warehouse) -> None:
     assert scores.shape == (500,) and ((scores > 0) & (scores < 1)).all()
 
 
+def test_intent_session_gets_the_session_encoder_candidates(feast_warehouse: Warehouse) -> None:
+    """The clickstream model reads its users' recent event tokens (service _v2): the
+    from-scratch Transformer and the session encoder, pre-trained on the clickstream before
+    the cut-off, frozen and fine-tuned; the exported encoder candidate scores raw tokens."""
+    spec = get_spec("intent_session")
+    assert spec.feature_service == "intent_session_v2" and spec.corpus == "clickstream"
+    store = feature_store.get_store(feast_warehouse)
+    frame = load_frame(spec, feast_warehouse, store)
+    said: list[str] = []
+    result = train_model("intent_session", feast_warehouse, QUICK, frame=frame, echo=said.append)
+    assert {"torch transformer+mlp", FROZEN, FINE_TUNED} <= set(result.metrics)
+    assert any("pre-trained the session encoder on" in line for line in said)
+    assert result.parity <= PARITY_TOLERANCE
+    card = json.loads((result.path.parent / "model_card.json").read_text())
+    assert (
+        "session encoder pre-trained by next-item prediction on every event of users"
+        in (card["tried"])
+    )
+    # the fine-tuned candidate exported alone: raw tokens in, the torch model's scores out
+    split = time_split(frame, spec)
+    prepared = prepare(spec, feast_warehouse, QUICK, frame=frame)
+    encoder = pretrain_encoder(prepared, feast_warehouse, QUICK, echo=lambda _: None)
+    config = TorchConfig(epochs=1, seed=0, use_sequence=True, pretrained=encoder)
+    params = params_for_encoder(pp.fit(spec, split.train), encoder)
+    head, _ = train_torch(spec, params, split.train, split.valid, config)
+    rows = split.valid[split.valid[spec.sequence].map(len) > 1].head(500)
+    assert len(rows) == 500
+    model = export.export_torch(head, spec, params, make_inputs(rows, spec, params, True), {})
+    got = export.run_onnx(model.SerializeToString(), export.onnx_feed(rows, spec, params, True))
+    expected = predict(head, make_inputs(rows, spec, params, True))
+    assert np.abs(got - expected).max() <= PARITY_TOLERANCE
+    assert np.std(got) > 0
+
+
 def test_same_seed_same_metrics(feast_warehouse: Warehouse, churn_frame: pd.DataFrame) -> None:
     first = train_model("churn_90d", feast_warehouse, QUICK, frame=churn_frame, echo=lambda _: None)
     again = train_model("churn_90d", feast_warehouse, QUICK, frame=churn_frame, echo=lambda _: None)
@@ -109,6 +159,7 @@ def test_train_command(feast_warehouse: Warehouse, monkeypatch: pytest.MonkeyPat
     assert (
         "churn_90d: validation metrics" in result.output and "logistic regression" in result.output
     )
+    assert "candidates on pre-trained encoders" in result.output
     newest = registry.list_models(feast_warehouse, "churn_90d").iloc[-1]
     seeded = json.loads(newest["metrics"])
     assert seeded["selection_metric"] == "roc_auc"

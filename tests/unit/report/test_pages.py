@@ -45,3 +45,23 @@ def test_without_an_ablation_the_section_says_what_to_run(tmp_path: Path) -> Non
     assert read_ablation(Warehouse.under(tmp_path)) is None
     html = pretraining_section(None)
     assert "bench/pretraining.py" in html and "<table" not in html
+
+
+def test_the_session_encoders_split_is_named_when_the_ablation_has_one(tmp_path: Path) -> None:
+    warehouse = Warehouse.under(tmp_path)
+    session_row = {
+        "task": "intent_session", "candidate": "fine-tuned session encoder", "metric": "PR-AUC",
+        "value": 0.0081, "difference": -0.0012, "low": -0.0031, "high": 0.0004,
+    }  # fmt: skip
+    write_ablation(
+        warehouse,
+        {
+            **ABLATION,
+            "session_cutoff": "2017-11-26 02:30",
+            "rows": [*ABLATION["rows"], session_row],
+        },
+    )
+    html = pretraining_section(read_ablation(warehouse))
+    assert "intent_session, with the session encoder: from 2017-11-26 02:30" in html
+    assert "fine-tuned session encoder" in html and "[-0.0031, +0.0004]" in html
+    assert "session encoder: from" not in pretraining_section(ABLATION)
