@@ -430,6 +430,7 @@ def register(
         entry,
         options,
         importances,
+        candidates.seconds,
     )
     return entry
 
@@ -519,6 +520,7 @@ def _write_card(
     entry: registry.Entry,
     options: TrainOptions,
     importances: list[imp.Importance],
+    seconds: dict[str, float] | None = None,
 ) -> None:
     corpus = get_corpus(spec.corpus) if spec.corpus else None
     tried = (
@@ -565,6 +567,8 @@ def _write_card(
         "inputs": inputs,
         "seed": options.seed,
         "importance": [asdict(i) for i in importances],
+        # wall seconds of each candidate's fit and validation scores on this machine
+        "seconds": {k: round(v, 1) for k, v in (seconds or {}).items()},
         "sha256": entry.sha256,
         "path": str(entry.path),
     }

@@ -415,6 +415,8 @@ def train_recommender(
         if encoder is not None
         else None,
         "seed": options.seed,
+        # wall seconds: pre-training (0: a kept encoder) and each candidate's two fits
+        "seconds": {k: round(v, 1) for k, v in {"pre-training": pretraining, **seconds}.items()},
         "sha256": entry.sha256,
         "path": str(entry.path),
     }
