@@ -22,6 +22,19 @@ from torch import nn
 PAD, OOV = 0, 1
 
 
+def used_length(newest_first: torch.Tensor) -> int:
+    """Columns up to the last one any row fills (rows are right-padded).
+
+    Columns of padding only change no output: padding is never attended to and the newest
+    item keeps its position. Cutting them makes short histories (clickstream users have one or
+    two events) cost what they hold rather than the full length. The exported graph keeps the
+    full length (a data-dependent shape would not export)."""
+    if newest_first.numel() == 0:
+        return 0
+    columns = torch.arange(1, newest_first.shape[1] + 1, device=newest_first.device)
+    return int(((newest_first != PAD) * columns).max())
+
+
 class CausalBlock(nn.Module):
     """Pre-norm self-attention that sees only earlier positions, then a feed-forward layer.
 
@@ -119,6 +132,8 @@ class BehaviourEncoder(nn.Module):
     def encode_recent(self, newest_first: torch.Tensor) -> torch.Tensor:
         """A customer's vector from the marts' codes (newest first, right-padded): the output at
         the newest position. An empty history gives the zero vector."""
+        if not torch.onnx.is_in_onnx_export():
+            newest_first = newest_first[:, : max(1, used_length(newest_first))]
         chronological = newest_first.flip(1)
         out = self(chronological)[:, -1]
         has_history = (newest_first != PAD).any(dim=1, keepdim=True).to(out.dtype)

@@ -29,7 +29,7 @@ from torch import nn
 from cartcast.errors import PretrainingError
 from cartcast.pretraining.corpora import get_corpus, naive_utc
 from cartcast.pretraining.devices import torch_device
-from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
+from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder, used_length
 from cartcast.pretraining.text import DIM as TEXT_DIM
 from cartcast.registry.versions import artifacts_dir
 from cartcast.warehouse.connection import connect
@@ -156,6 +156,8 @@ def pretrain(
         total, seen = 0.0, 0
         for first in range(0, len(order), config.batch_size):
             batch = data[order[first : first + config.batch_size]].to(dev)
+            # windows are left-padded: columns of padding only are dropped (see used_length)
+            batch = batch[:, batch.shape[1] - max(2, used_length(batch.flip(1))) :]
             inputs, targets = batch[:, :-1], batch[:, 1:]
             # catalogue index of the next product; padding, unknown and text-only are skipped
             labels = torch.where(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
+from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder, used_length
 from cartcast.pretraining.pretrain import build_vocab, windows
 
 
@@ -47,6 +47,19 @@ def test_encode_recent_reads_the_marts_order() -> None:
         expected = model(torch.tensor([[PAD, PAD, 2, 3, 4]]))[:, -1]
     torch.testing.assert_close(got[:1], expected)
     assert torch.count_nonzero(got[1]) == 0  # no history: the zero vector
+
+
+def test_columns_of_padding_only_are_cut_without_changing_any_output() -> None:
+    model = encoder(length=5)
+    newest_first = torch.tensor([[4, 3, PAD, PAD, PAD], [2, PAD, PAD, PAD, PAD]])
+    assert used_length(newest_first) == 2 and used_length(newest_first[:, :0]) == 0
+    # a padding hole counts up to the last filled column
+    assert used_length(torch.tensor([[4, PAD, 3, PAD, PAD]])) == 3
+    with torch.no_grad():
+        got = model.encode_recent(newest_first)
+        # the whole length, as the exported graph runs it
+        full = model(newest_first.flip(1))[:, -1]
+    torch.testing.assert_close(got, full)
 
 
 def test_a_product_known_only_by_text_gets_the_oov_id_and_its_own_text() -> None:
