@@ -29,30 +29,50 @@ def before_cutoff(real_warehouse: Warehouse):
     return pretrain(real_warehouse, CUTOFF, QUICK)
 
 
-def test_events_after_the_cutoff_change_nothing(
-    real_warehouse: Warehouse, before_cutoff, tmp_path: Path
-) -> None:
+def _pretrained_again_with(
+    real_warehouse: Warehouse,
+    tmp_path: Path,
+    insert_sql: str,
+    count_after_sql: str,
+    cutoff: datetime,
+    config: PretrainConfig,
+):
+    """Pre-trained again on a copy of the warehouse with `insert_sql`'s rows added, all after
+    the cut-off (checked: more than 100,000 rows added, and that many at least after it)."""
     copy = copy_warehouse(real_warehouse, tmp_path / "later")
     con = duckdb.connect(str(copy.duckdb_path))
     try:
-        # every purchase again, half a year later: new customers' histories, new products
-        (added,) = con.execute(
-            f"insert into {LINES} select customer_id || '-later', order_id || '-later', "
-            "ordered_at + interval 200 day, product_id || '-later', quantity, line_number "
-            f"from {LINES}"
-        ).fetchone()
-        (after,) = con.execute(
-            f"select count(*) from {LINES} where ordered_at >= ?", [CUTOFF]
-        ).fetchone()
+        (added,) = con.execute(insert_sql).fetchone()
+        (after,) = con.execute(count_after_sql, [cutoff]).fetchone()
     finally:
         con.close()
     assert added > 100_000 and after > added
-    again = pretrain(copy, CUTOFF, QUICK)
-    assert again.vocab == before_cutoff.vocab
-    first, second = before_cutoff.encoder.state_dict(), again.encoder.state_dict()
-    assert first.keys() == second.keys()
-    for name in first:
-        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
+    return pretrain(copy, cutoff, config)
+
+
+def _assert_same_encoder(first, second) -> None:
+    assert second.vocab == first.vocab
+    weights, again = first.encoder.state_dict(), second.encoder.state_dict()
+    assert weights.keys() == again.keys()
+    for name in weights:
+        torch.testing.assert_close(weights[name], again[name], rtol=0, atol=0, msg=name)
+
+
+def test_events_after_the_cutoff_change_nothing(
+    real_warehouse: Warehouse, before_cutoff, tmp_path: Path
+) -> None:
+    # every purchase again, half a year later: new customers' histories, new products
+    again = _pretrained_again_with(
+        real_warehouse,
+        tmp_path,
+        f"insert into {LINES} select customer_id || '-later', order_id || '-later', "
+        "ordered_at + interval 200 day, product_id || '-later', quantity, line_number "
+        f"from {LINES}",
+        f"select count(*) from {LINES} where ordered_at >= ?",
+        CUTOFF,
+        QUICK,
+    )
+    _assert_same_encoder(before_cutoff, again)
     # and so every customer's embedding at a snapshot at or before the cut-off
     con = duckdb.connect(str(real_warehouse.duckdb_path), read_only=True)
     sequences = con.execute(
@@ -83,29 +103,19 @@ def test_clickstream_events_after_the_cutoff_change_no_session_encoder_weight(
     before = pretrain(real_warehouse, SESSION_CUTOFF, SESSIONS)
     # the encoder learned the order of events: well below uniform guessing over its tokens
     assert before.history[-1]["loss"] < np.log(before.n_seen) - np.log(2)
-    copy = copy_warehouse(real_warehouse, tmp_path / "later")
-    con = duckdb.connect(str(copy.duckdb_path))
-    try:
-        # every event again a day later, by new users, in new categories
-        (added,) = con.execute(
-            f"insert into {EVENTS} select event_id || '-later', user_id || '-later', "
-            "session_id || '-later', event_type, product_id, category_id || '-later', "
-            f"occurred_at + interval 1 day from {EVENTS}"
-        ).fetchone()
-        (after,) = con.execute(
-            f"select count(*) from {EVENTS} where occurred_at >= ?", [SESSION_CUTOFF]
-        ).fetchone()
-    finally:
-        con.close()
-    assert added > 100_000 and after > added
-    again = pretrain(copy, SESSION_CUTOFF, SESSIONS)
-    assert again.vocab == before.vocab and before.facts == {
-        **again.facts,
-        "seconds": before.facts["seconds"],
-    }
-    first, second = before.encoder.state_dict(), again.encoder.state_dict()
-    for name in first:
-        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0, msg=name)
+    # every event again a day later, by new users, in new categories
+    again = _pretrained_again_with(
+        real_warehouse,
+        tmp_path,
+        f"insert into {EVENTS} select event_id || '-later', user_id || '-later', "
+        "session_id || '-later', event_type, product_id, category_id || '-later', "
+        f"occurred_at + interval 1 day from {EVENTS}",
+        f"select count(*) from {EVENTS} where occurred_at >= ?",
+        SESSION_CUTOFF,
+        SESSIONS,
+    )
+    _assert_same_encoder(before, again)
+    assert before.facts == {**again.facts, "seconds": before.facts["seconds"]}
     # and so every user's encoding at a snapshot at or before the cut-off
     con = duckdb.connect(str(real_warehouse.duckdb_path), read_only=True)
     sequences = [
