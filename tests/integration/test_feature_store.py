@@ -77,6 +77,7 @@ def test_every_model_has_its_feature_service(feast_warehouse: Warehouse) -> None
         "spend_90d_v1",
         "spend_90d_v2",
         "intent_session_v1",
+        "intent_session_v2",
         "next_products_v1",
         "customer_embeddings_v1",
     }
@@ -87,6 +88,14 @@ def test_every_model_has_its_feature_service(feast_warehouse: Warehouse) -> None
     assert [p.name for p in churn_v2.feature_view_projections] == [
         "customer_features",
         "customer_sequences",
+    ]
+    # the clickstream model's v2 adds its users' recent event tokens
+    intent_v1 = store.get_feature_service("intent_session_v1")
+    assert [p.name for p in intent_v1.feature_view_projections] == ["user_event_features"]
+    intent_v2 = store.get_feature_service("intent_session_v2")
+    assert [p.name for p in intent_v2.feature_view_projections] == [
+        "user_event_features",
+        "user_event_sequences",
     ]
     purchase = store.get_feature_service("purchase_30d_v1")
     assert {p.name for p in purchase.feature_view_projections} == {
