@@ -68,10 +68,6 @@ def frames(warehouse, store) -> dict[str, pd.DataFrame]:
     return out
 
 
-def with_sequence(spec):
-    return dataclasses.replace(spec, sequence=SEQUENCE)
-
-
 def text_features(split, vectors: dict[str, np.ndarray], seed: int):
     """The mean text vector of each row's recent products, PCA to 16 dims on training rows."""
     from sklearn.decomposition import PCA
@@ -386,7 +382,7 @@ def main() -> None:
         )  # fmt: skip
 
     for name in TASKS:
-        spec = with_sequence(get_spec(name))
+        spec = get_spec(name)
         split = time_split(data[name], spec, CUTOFF)
         params = pp.fit(spec, split.train)
         metric = metric_of(spec.task)
@@ -417,7 +413,7 @@ def main() -> None:
         result[f"{name.split('_')[0]}_finetuned_vs_aggregates"] = differences["fine-tuned encoder"]
 
     few_labels(
-        "purchase_30d", time_split(data["purchase_30d"], with_sequence(get_spec("purchase_30d")),
+        "purchase_30d", time_split(data["purchase_30d"], get_spec("purchase_30d"),
                                    CUTOFF),
         pretrained, args, draws, record, result, "",
     )  # fmt: skip

@@ -81,34 +81,24 @@ def test_every_model_has_its_feature_service(feast_warehouse: Warehouse) -> None
         "next_products_v1",
         "customer_embeddings_v1",
     }
-    # an earlier version keeps its views: a version registered on it still serves
-    churn_v1 = store.get_feature_service("churn_90d_v1")
-    assert [p.name for p in churn_v1.feature_view_projections] == ["customer_features"]
-    churn_v2 = store.get_feature_service("churn_90d_v2")
-    assert [p.name for p in churn_v2.feature_view_projections] == [
-        "customer_features",
-        "customer_sequences",
-    ]
-    # the clickstream model's v2 adds its users' recent event tokens
-    intent_v1 = store.get_feature_service("intent_session_v1")
-    assert [p.name for p in intent_v1.feature_view_projections] == ["user_event_features"]
-    intent_v2 = store.get_feature_service("intent_session_v2")
-    assert [p.name for p in intent_v2.feature_view_projections] == [
-        "user_event_features",
-        "user_event_sequences",
-    ]
-    purchase = store.get_feature_service("purchase_30d_v1")
-    assert {p.name for p in purchase.feature_view_projections} == {
-        "customer_features",
-        "customer_sequences",
+    views = {
+        # an earlier version keeps its views: a version registered on it still serves
+        "churn_90d_v1": ["customer_features"],
+        "churn_90d_v2": ["customer_features", "customer_sequences"],
+        # the clickstream model's v2 adds its users' recent event tokens
+        "intent_session_v1": ["user_event_features"],
+        "intent_session_v2": ["user_event_features", "user_event_sequences"],
+        "purchase_30d_v1": ["customer_features", "customer_sequences"],
+        # the recommender's service spans the customer's views and the catalogue's best sellers
+        "next_products_v1": [
+            "customer_sequences",
+            "customer_product_history",
+            "product_popularity",
+        ],
     }
-    # the recommender's service spans the customer's views and the catalogue's best sellers
-    recommender = store.get_feature_service("next_products_v1")
-    assert [p.name for p in recommender.feature_view_projections] == [
-        "customer_sequences",
-        "customer_product_history",
-        "product_popularity",
-    ]
+    for service, expected in views.items():
+        got = [p.name for p in store.get_feature_service(service).feature_view_projections]
+        assert got == expected, service
     popularity = store.get_feature_view("product_popularity")
     assert popularity.entities == ["catalogue"] and popularity.ttl == timedelta(days=8)
     assert store.get_entity("catalogue").join_key == "catalogue_id"
