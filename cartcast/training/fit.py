@@ -19,7 +19,7 @@ from cartcast.errors import TrainingError
 from cartcast.pretraining.devices import torch_device as device
 from cartcast.training import preprocess as pp
 from cartcast.training.metrics import evaluate
-from cartcast.training.nets import CartcastNet, PretrainedSequence, ScoreHead
+from cartcast.training.nets import CartcastNet, Precomputed, PretrainedSequence, ScoreHead
 
 
 @dataclass(frozen=True)
@@ -113,13 +113,41 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
+def frozen_vectors(sequence: PretrainedSequence, inputs: Inputs, batch_size: int = 8192) -> Inputs:
+    """The inputs with each row's sequence replaced by the (frozen or evaluated) encoder's
+    vector of it.
+
+    Weekly snapshots of a customer repeat the same recent products until they buy again, so
+    each distinct sequence is encoded once and the vectors are shared."""
+    sequence.eval()
+    dev = next(sequence.parameters()).device
+    distinct, inverse = torch.unique(inputs.products, dim=0, return_inverse=True)
+    parts = [
+        sequence(distinct[start : start + batch_size].to(dev)).cpu()
+        for start in range(0, len(distinct), batch_size)
+    ]
+    vectors = torch.cat(parts) if parts else torch.zeros(0, sequence.dim)
+    return Inputs(inputs.numeric, inputs.categories, vectors[inverse])
+
+
+@torch.no_grad()
 def predict(head: ScoreHead, inputs: Inputs, batch_size: int = 8192) -> np.ndarray:
     head.eval()
     dev = next(head.parameters()).device
-    out = []
-    for start in range(0, len(inputs), batch_size):
-        part = inputs.take(slice(start, start + batch_size)).to(dev)
-        out.append(head(part.numeric, part.categories, part.products).float().cpu())
+    sequence = getattr(head.net, "sequence", None)
+    encoded = isinstance(sequence, PretrainedSequence) and inputs.products is not None
+    if encoded:
+        # a pre-trained encoder is most of the cost: each distinct sequence once
+        inputs = frozen_vectors(sequence, inputs)
+        head.net.sequence = Precomputed(sequence.dim)
+    try:
+        out = []
+        for start in range(0, len(inputs), batch_size):
+            part = inputs.take(slice(start, start + batch_size)).to(dev)
+            out.append(head(part.numeric, part.categories, part.products).float().cpu())
+    finally:
+        if encoded:
+            head.net.sequence = sequence
     return torch.cat(out).numpy().astype(np.float64)
 
 
@@ -156,6 +184,13 @@ def train_torch(
     head = ScoreHead(net, spec.task, bounds).to(dev)
     x_train = make_inputs(train, spec, params, config.use_sequence)
     x_valid = make_inputs(valid, spec, params, config.use_sequence)
+    frozen = sequence_module is not None and config.freeze_encoder
+    if frozen:
+        # the frozen encoder's output per row never changes while the head trains: computed
+        # once here, the network reads it through a stand-in, the encoder goes back after
+        x_train = frozen_vectors(sequence_module.to(dev), x_train)
+        x_valid = frozen_vectors(sequence_module, x_valid)
+        net.sequence = Precomputed(sequence_module.dim)
     y_train = torch.tensor(target(spec, train), dtype=torch.float32)
     y_valid = valid[spec.label_column].to_numpy(dtype=np.float64)
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if spec.task == "binary" else nn.HuberLoss()
@@ -190,4 +225,6 @@ def train_torch(
         history.append({"epoch": epoch, "loss": total / seen, spec.selection_metric: metric})
         if on_epoch is not None:
             on_epoch(epoch, total / seen, metric)
+    if frozen:
+        net.sequence = sequence_module
     return head.cpu().eval(), history

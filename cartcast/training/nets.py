@@ -90,6 +90,18 @@ class PretrainedSequence(nn.Module):
         return self.encoder.encode_recent(products)
 
 
+class Precomputed(nn.Module):
+    """Stands in for a frozen encoder while its head trains: the inputs are the encoder's
+    vectors, computed once per distinct sequence rather than again in every epoch."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return vectors
+
+
 class CartcastNet(nn.Module):
     """Raw numeric features (+ category codes, + product codes) -> one raw output per row
     (a logit for binary tasks, a signed-log1p amount for regression)."""

@@ -68,13 +68,19 @@ class NextProducts(nn.Module):
 
     def _spread(self, codes: torch.Tensor, values: torch.Tensor, fill: float) -> torch.Tensor:
         """(batch, width) values of catalogue codes -> (batch, n_items); `fill` elsewhere."""
-        index = torch.where(codes >= 2, codes - 2, torch.full_like(codes, self.n_items))
         out = torch.full(
             (codes.shape[0], self.n_items + 1), fill, dtype=values.dtype, device=values.device
         )
         # codes in a list are distinct, so a plain scatter is exact; padding and unknown
         # products land in the extra last column, which is dropped
-        return out.scatter(1, index, values)[:, : self.n_items]
+        return out.scatter(1, self._slots(codes), values)[:, : self.n_items]
+
+    def _slots(self, codes: torch.Tensor) -> torch.Tensor:
+        """Catalogue positions of codes; padding and unknown products: one past the end."""
+        return torch.where(codes >= 2, codes - 2, torch.full_like(codes, self.n_items))
+
+    def _mix(self, features: torch.Tensor) -> torch.Tensor:
+        return (self.wide(features) + self.deep(features)).squeeze(-1)
 
     def forward(
         self,
@@ -90,12 +96,34 @@ class NextProducts(nn.Module):
         include_repeats: torch.Tensor,
         include_unseen: torch.Tensor,
     ) -> torch.Tensor:
-        count = self._spread(history, orders, 0.0)
-        last = self._spread(history, days_last.clamp(max=HORIZON_DAYS), HORIZON_DAYS)
-        first = self._spread(history, days_first.clamp(max=HORIZON_DAYS), 0.0)
-        # best sellers: one list per batch (the rows of one snapshot), broadcast over rows
-        pop90 = torch.log1p(self._spread(popular, lines_90d, 0.0))
-        pop30 = torch.log1p(self._spread(popular, lines_30d, 0.0))
+        # A product the customer never bought has only three features that are not zero:
+        # the two best-seller ones (shared by the batch) and the encoder's score. So the mix
+        # is computed in full only for the (at most `width`) products of each history, and
+        # for the rest of the catalogue from those three; the result is the same as stacking
+        # all twelve features for every product of every row.
+        pop90 = torch.log1p(self._spread(popular, lines_90d, 0.0))[0]
+        rise = torch.log1p(self._spread(popular, lines_30d, 0.0))[0] - pop90
+        if self.encoder is not None:
+            hidden = self.encoder.encode_recent(recent)
+            catalogue = torch.arange(2, self.n_items + 2, device=recent.device)
+            nxt = hidden @ self.encoder.item_vectors(catalogue).T
+            nxt = nxt - nxt.mean(dim=1, keepdim=True)
+        else:
+            nxt = torch.zeros(recent.shape[0], self.n_items, device=recent.device)
+        slots = self._slots(history)
+        known = slots < self.n_items
+        # per history product: its own numbers, and the shared ones read at its position
+        # (the extra position, for padding and unknown products, reads zeros)
+        pad = torch.zeros(1, device=pop90.device, dtype=pop90.dtype)
+        at = slots.reshape(-1)
+        pop90_h = torch.cat([pop90, pad])[at].reshape(slots.shape)
+        rise_h = torch.cat([rise, pad])[at].reshape(slots.shape)
+        nxt_h = torch.cat([nxt, torch.zeros_like(nxt[:, :1])], dim=1).gather(1, slots)
+        count = torch.where(known, orders, torch.zeros_like(orders))
+        last = torch.where(
+            known, days_last.clamp(max=HORIZON_DAYS), torch.full_like(days_last, HORIZON_DAYS)
+        )
+        first = torch.where(known, days_first.clamp(max=HORIZON_DAYS), torch.zeros_like(orders))
         bought = (count > 0).to(count.dtype)
         again = count > 1
         interval = torch.where(
@@ -105,36 +133,44 @@ class NextProducts(nn.Module):
             again, torch.log1p(last) - torch.log1p(interval), torch.zeros_like(count)
         )
         share = count / orders_before.clamp(min=1)[:, None]
-        if self.encoder is not None:
-            hidden = self.encoder.encode_recent(recent)
-            catalogue = torch.arange(2, self.n_items + 2, device=recent.device)
-            nxt = hidden @ self.encoder.item_vectors(catalogue).T
-            nxt = nxt - nxt.mean(dim=1, keepdim=True)
-        else:
-            nxt = torch.zeros_like(count)
-        features = torch.stack(
+        history_features = torch.stack(
             [
                 torch.log1p(count),
                 bought * torch.exp(-last / 30),
                 bought * torch.exp(-last / 180),
                 bought,
-                pop90.expand_as(count),
+                pop90_h,
                 bought * torch.log1p(count) * torch.exp(-last / 90),
-                nxt.detach() * 0.1,
+                nxt_h.detach() * 0.1,
                 share,
                 overdue,
-                (pop30 - pop90).expand_as(count),
+                rise_h,
                 bought * torch.log1p(orders_before)[:, None],
                 bought * torch.log1p(last) / 6,
             ],
             dim=-1,
         )
-        score = (
-            self.encoder_weight * nxt
-            + self.wide(features).squeeze(-1)
-            + self.deep(features).squeeze(-1)
-        )
-        masked = (1 - include_repeats) * bought + (1 - include_unseen) * (1 - self.seen)
+        # the rest of the catalogue: features 4 (best sellers), 6 (encoder) and 9 (rising)
+        rest = torch.zeros(self.n_items, FEATURES, device=pop90.device, dtype=pop90.dtype)
+        rest = rest.index_copy(1, torch.tensor([4, 9], device=pop90.device),
+                               torch.stack([pop90, rise], dim=1))  # fmt: skip
+        if self.encoder is None:
+            others = self._mix(rest).expand(recent.shape[0], -1)
+        else:
+            first_layer = self.deep[0]
+            # the deep part's first layer is linear in the encoder feature, so it splits into
+            # a per-product part and the encoder's score times one column of its weights
+            shared = rest @ first_layer.weight.T + first_layer.bias
+            # one fused pass over (rows, catalogue, hidden): the largest tensor of a step
+            inner = torch.addcmul(shared, (nxt.detach() * 0.1)[..., None], first_layer.weight[:, 6])
+            deep = self.deep[2](self.deep[1](inner)).squeeze(-1)
+            wide = (rest @ self.wide.weight.T).squeeze(-1) + self.wide.bias
+            others = deep + wide + (nxt.detach() * 0.1) * self.wide.weight[0, 6]
+        mixed = torch.cat([others, torch.zeros_like(others[:, :1])], dim=1)
+        mixed = mixed.scatter(1, slots, self._mix(history_features))[:, : self.n_items]
+        bought_any = self._spread(history, bought, 0.0)
+        score = self.encoder_weight * nxt + mixed
+        masked = (1 - include_repeats) * bought_any + (1 - include_unseen) * (1 - self.seen)
         return score + NEVER * masked.clamp(max=1)
 
 

@@ -85,3 +85,64 @@ def test_the_training_device(monkeypatch: pytest.MonkeyPatch) -> None:
         device("cuda")
     monkeypatch.setenv("CARTCAST_TRAINING_DEVICE", "cpu")
     assert device("cuda").type == "cpu"
+
+
+def tiny_pretrained(params: pp.PreprocessParams):
+    from datetime import datetime
+
+    from cartcast.pretraining.encoder import BehaviourEncoder
+    from cartcast.pretraining.pretrain import PretrainConfig, Pretrained
+
+    vocab = [f"P{i}" for i in range(30)]
+    torch.manual_seed(2)
+    encoder = BehaviourEncoder(30, torch.randn(32, 384), length=params.sequence_length, dim=16)
+    config = PretrainConfig(length=params.sequence_length, dim=16)
+    return Pretrained(encoder.eval(), vocab, 30, datetime(2011, 8, 1), config)
+
+
+def test_frozen_vectors_are_the_encoders_output_for_every_row() -> None:
+    from cartcast.training.fit import Inputs, frozen_vectors
+    from cartcast.training.nets import PretrainedSequence
+
+    purchase = get_spec("purchase_30d")
+    params = pp.fit(purchase, synthetic_frame(purchase, weeks=2, customers=20))
+    sequence = PretrainedSequence(tiny_pretrained(params).encoder, frozen=True)
+    products = torch.tensor([[3, 4, 0], [5, 0, 0], [3, 4, 0], [0, 0, 0], [5, 0, 0]])
+    inputs = Inputs(torch.zeros(5, 1), None, products)
+    got = frozen_vectors(sequence, inputs, batch_size=2).products
+    with torch.no_grad():
+        want = sequence(products)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    assert torch.equal(got[0], got[2]) and not torch.equal(got[0], got[1])
+    assert torch.equal(got[3], torch.zeros(16))
+
+
+def test_a_frozen_candidate_trains_on_the_encoders_vectors_and_keeps_the_encoder() -> None:
+    """The head is fitted on vectors computed once; what it returns scores raw product codes
+    through the untouched encoder, with the metric its last epoch reported."""
+    from cartcast.training.fit import params_for_encoder
+    from cartcast.training.nets import PretrainedSequence
+
+    purchase = get_spec("purchase_30d")
+    train = synthetic_frame(purchase, weeks=6, customers=60, seed=1)
+    valid = synthetic_frame(purchase, weeks=2, customers=60, seed=2)
+    pretrained = tiny_pretrained(pp.fit(purchase, train))
+    params = params_for_encoder(pp.fit(purchase, train), pretrained)
+    config = TorchConfig(
+        epochs=2, batch_size=64, use_sequence=True, pretrained=pretrained, freeze_encoder=True
+    )
+    head, history = train_torch(purchase, params, train, valid, config)
+    assert isinstance(head.net.sequence, PretrainedSequence)
+    torch.testing.assert_close(
+        head.net.sequence.encoder.state_dict(), pretrained.encoder.state_dict()
+    )
+    inputs = make_inputs(valid, purchase, params, use_sequence=True)
+    with torch.no_grad():  # every row through the encoder, no sharing of distinct sequences
+        direct = head(inputs.numeric, inputs.categories, inputs.products).numpy()
+    y = valid[purchase.label_column].to_numpy(dtype=float)
+    assert evaluate("binary", y, direct)["roc_auc"] == pytest.approx(
+        history[-1]["roc_auc"], abs=1e-9
+    )
+    # predicting encodes each distinct sequence once: the same scores, and the encoder stays
+    np.testing.assert_allclose(predict(head, inputs), direct, rtol=1e-5, atol=1e-6)
+    assert isinstance(head.net.sequence, PretrainedSequence)

@@ -145,3 +145,66 @@ def test_repeat_lists_top_up_with_best_sellers_not_bought() -> None:
 def test_k_outside_1_to_1000_is_refused(k: int) -> None:
     with pytest.raises(ScoringError, match="between 1 and 1000"):
         check_k(k)
+
+
+def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> torch.Tensor:
+    """The mix by its definition: all twelve features stacked for every product of every row
+    (what the model computes only for history products, and from three features elsewhere)."""
+    (recent, history, orders, days_last, days_first, orders_before, popular_codes, lines_90d,
+     lines_30d, include_repeats, include_unseen) = tensors  # fmt: skip
+    count = model._spread(history, orders, 0.0)
+    last = model._spread(history, days_last.clamp(max=rec.HORIZON_DAYS), rec.HORIZON_DAYS)
+    first = model._spread(history, days_first.clamp(max=rec.HORIZON_DAYS), 0.0)
+    pop90 = torch.log1p(model._spread(popular_codes, lines_90d, 0.0))
+    pop30 = torch.log1p(model._spread(popular_codes, lines_30d, 0.0))
+    bought = (count > 0).to(count.dtype)
+    again = count > 1
+    interval = torch.where(
+        again, (first - last).clamp(min=0) / (count - 1).clamp(min=1), torch.ones_like(count)
+    )
+    overdue = torch.where(again, torch.log1p(last) - torch.log1p(interval), 0 * count)
+    nxt = torch.zeros_like(count)
+    if model.encoder is not None:
+        hidden = model.encoder.encode_recent(recent)
+        nxt = hidden @ model.encoder.item_vectors(torch.arange(2, model.n_items + 2)).T
+        nxt = nxt - nxt.mean(dim=1, keepdim=True)
+    features = torch.stack(
+        [
+            torch.log1p(count),
+            bought * torch.exp(-last / 30),
+            bought * torch.exp(-last / 180),
+            bought,
+            pop90.expand_as(count),
+            bought * torch.log1p(count) * torch.exp(-last / 90),
+            nxt * 0.1,
+            count / orders_before.clamp(min=1)[:, None],
+            overdue,
+            (pop30 - pop90).expand_as(count),
+            bought * torch.log1p(orders_before)[:, None],
+            bought * torch.log1p(last) / 6,
+        ],
+        dim=-1,
+    )
+    score = model.encoder_weight * nxt + model._mix(features)
+    masked = (1 - include_repeats) * bought + (1 - include_unseen) * (1 - model.seen)
+    return score + rec.NEVER * masked.clamp(max=1)
+
+
+@pytest.mark.parametrize(("repeats", "encoded"), [(True, True), (False, True), (True, False)])
+def test_the_mix_is_every_feature_of_every_product(repeats: bool, encoded: bool) -> None:
+    from cartcast.pretraining.encoder import BehaviourEncoder
+
+    torch.manual_seed(3)
+    encoder = BehaviourEncoder(10, torch.randn(len(VOCAB) + 2, 384), length=4, dim=16).eval()
+    net = rec.NextProducts(encoder if encoded else None, len(VOCAB), 10).eval()
+    with torch.no_grad():  # a trained model's weights, not the repeat baseline's start
+        for parameter in net.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    data = rows([["P03", "P05", "P01", "NEW-1"], [], ["P07", "P03"]])
+    data.orders[0, 1] = 1.0  # bought once: no rhythm, no overdue
+    batch = rec.Batch.of(data, popular()[AS_OF], rec.Coder(VOCAB), repeats=repeats)
+    with torch.no_grad():
+        got = net(*batch.tensors)
+        want = every_product_scores(net, *batch.tensors)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    assert (got[0] < rec.NEVER / 2).sum() == (0 if repeats else 3) + 2
