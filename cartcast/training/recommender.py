@@ -6,8 +6,9 @@ part plus a small MLP) of its features for this customer: how many of their orde
 long since they last and first bought it and whether that is overdue against their own rhythm,
 its share of their orders, and the shop's best-seller counts (90 and 30 days, so a product on
 the rise counts); plus the encoder's next-item score from the customer's recent products,
-scaled by a learned weight. The linear part starts at "most-bought first, then best sellers",
-so training begins at the repeat baseline and only moves where the data says so.
+scaled by learned weights (read linearly only: see `NextProducts._mix`). The linear part starts
+at "most-bought first, then best sellers", so training begins at the repeat baseline and only
+moves where the data says so.
 
 Candidates (`CANDIDATES`): the mix without the encoder, with the encoder frozen, and with it
 fine-tuned. The loss is full cross-entropy over the catalogue against the products bought in
@@ -28,6 +29,8 @@ from cartcast.features.recommend_rows import Popular, Rows
 from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
 
 FEATURES = 12
+# the position of the encoder's next-item score among them
+ENCODER_FEATURE = 6
 # the encoder's use per candidate: None (not used), "frozen", "fine-tuned"
 CANDIDATES: dict[str, str | None] = {
     "repeat-aware mix": None,
@@ -62,6 +65,9 @@ class NextProducts(nn.Module):
             self.wide.weight.copy_(start[None])
             self.wide.bias.zero_()
         self.deep = nn.Sequential(nn.Linear(FEATURES, 32), nn.ReLU(), nn.Linear(32, 1))
+        deep_reads = torch.ones(FEATURES)
+        deep_reads[ENCODER_FEATURE] = 0.0
+        self.register_buffer("deep_reads", deep_reads, persistent=False)
         with torch.no_grad():
             self.deep[2].weight.mul_(0.01)
         self.encoder_weight = nn.Parameter(torch.tensor(0.1 if encoder is not None else 0.0))
@@ -80,7 +86,10 @@ class NextProducts(nn.Module):
         return torch.where(codes >= 2, codes - 2, torch.full_like(codes, self.n_items))
 
     def _mix(self, features: torch.Tensor) -> torch.Tensor:
-        return (self.wide(features) + self.deep(features)).squeeze(-1)
+        """The linear part reads every feature, the MLP all but the encoder's score: read by
+        the MLP it would cost a pass over every product of every row (the rest of the
+        catalogue has it as its only own feature), linearly one multiply per product."""
+        return (self.wide(features) + self.deep(features * self.deep_reads)).squeeze(-1)
 
     def forward(
         self,
@@ -97,10 +106,10 @@ class NextProducts(nn.Module):
         include_unseen: torch.Tensor,
     ) -> torch.Tensor:
         # A product the customer never bought has only three features that are not zero:
-        # the two best-seller ones (shared by the batch) and the encoder's score. So the mix
-        # is computed in full only for the (at most `width`) products of each history, and
-        # for the rest of the catalogue from those three; the result is the same as stacking
-        # all twelve features for every product of every row.
+        # the two best-seller ones (shared by the batch) and the encoder's score (read
+        # linearly). So the mix is computed in full only for the (at most `width`) products
+        # of each history, and once per batch for the rest of the catalogue; the result is
+        # the same as stacking all twelve features for every product of every row.
         pop90 = torch.log1p(self._spread(popular, lines_90d, 0.0))[0]
         rise = torch.log1p(self._spread(popular, lines_30d, 0.0))[0] - pop90
         if self.encoder is not None:
@@ -150,22 +159,16 @@ class NextProducts(nn.Module):
             ],
             dim=-1,
         )
-        # the rest of the catalogue: features 4 (best sellers), 6 (encoder) and 9 (rising)
+        # the rest of the catalogue: features 4 (best sellers) and 9 (rising); the encoder's
+        # score is added linearly
         rest = torch.zeros(self.n_items, FEATURES, device=pop90.device, dtype=pop90.dtype)
         rest = rest.index_copy(1, torch.tensor([4, 9], device=pop90.device),
                                torch.stack([pop90, rise], dim=1))  # fmt: skip
-        if self.encoder is None:
-            others = self._mix(rest).expand(recent.shape[0], -1)
+        others = self._mix(rest)[None]
+        if self.encoder is not None:
+            others = others + (nxt.detach() * 0.1) * self.wide.weight[0, ENCODER_FEATURE]
         else:
-            first_layer = self.deep[0]
-            # the deep part's first layer is linear in the encoder feature, so it splits into
-            # a per-product part and the encoder's score times one column of its weights
-            shared = rest @ first_layer.weight.T + first_layer.bias
-            # one fused pass over (rows, catalogue, hidden): the largest tensor of a step
-            inner = torch.addcmul(shared, (nxt.detach() * 0.1)[..., None], first_layer.weight[:, 6])
-            deep = self.deep[2](self.deep[1](inner)).squeeze(-1)
-            wide = (rest @ self.wide.weight.T).squeeze(-1) + self.wide.bias
-            others = deep + wide + (nxt.detach() * 0.1) * self.wide.weight[0, 6]
+            others = others.expand(recent.shape[0], -1)
         mixed = torch.cat([others, torch.zeros_like(others[:, :1])], dim=1)
         mixed = mixed.scatter(1, slots, self._mix(history_features))[:, : self.n_items]
         bought_any = self._spread(history, bought, 0.0)

@@ -185,7 +185,11 @@ def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> tor
         ],
         dim=-1,
     )
-    score = model.encoder_weight * nxt + model._mix(features)
+    # the MLP reads every feature but the encoder's score; the linear part reads them all
+    deep_reads = features.clone()
+    deep_reads[..., rec.ENCODER_FEATURE] = 0.0
+    mix = model.wide(features).squeeze(-1) + model.deep(deep_reads).squeeze(-1)
+    score = model.encoder_weight * nxt + mix
     masked = (1 - include_repeats) * bought + (1 - include_unseen) * (1 - model.seen)
     return score + rec.NEVER * masked.clamp(max=1)
 
