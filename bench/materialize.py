@@ -138,18 +138,8 @@ def write_marts(directory: Path, customers: pa.Table, rng: np.random.Generator) 
 
 def apply(warehouse: Warehouse, online: str, url: str | None, fast: bool):
     """`feast apply` for this warehouse (no dbt build here, so no check of the marts)."""
-    from feast.repo_operations import apply_total_with_repo_instance
-
-    store = feature_store.get_store(warehouse, online, url, fast=fast)
     with contextlib.redirect_stdout(io.StringIO()):
-        apply_total_with_repo_instance(
-            store,
-            store.project,
-            store.registry,
-            feature_store.repo_contents(warehouse),
-            skip_source_validation=False,
-        )
-    return store
+        return feature_store.apply(warehouse, online, url, check=False, fast=fast)
 
 
 def materialize(store, views: list[str] | None = None) -> float:
