@@ -20,7 +20,8 @@ Measured, in one run:
   resident set of that process (`VmHWM`, read by the process itself when scoring is done;
   its resident set after imports, before scoring, is printed beside it). `explain="none"`
   because the reasons are a separate cost, many model calls per row: score()'s default
-  (`explain="latest"`) is measured on its own on 100,000 rows (20,000 with `--quick`);
+  (`explain="latest"`) is measured on its own on 100,000 rows (20,000 with `--quick`;
+  `--explain-rows N` to choose, 0 to skip it);
 - pure ONNX Runtime: the same query read into the same batches, every feed built
   (`scoring.model_inputs.feed`) before the clock starts; only `InferenceSession.run` timed;
 - torch eager: the same trained module (`ScoreHead`), `torch.no_grad()`, the same batches
@@ -37,18 +38,17 @@ when this onnxruntime has it.
     .venv/bin/python bench/scoring.py                 # 1M and 10M rows
     .venv/bin/python bench/scoring.py --quick         # 100k rows
     .venv/bin/python bench/scoring.py --sizes 1m --batch-sweep   # + batch sizes 4k..256k
-    .venv/bin/python bench/scoring.py --profile       # + where the time goes, prototypes
+    .venv/bin/python bench/scoring.py --profile       # + where the time goes
 
 `--batch-sweep`: end-to-end rows/s (and pure ONNX Runtime rows/s) at 4k, 16k, 64k and 256k
 rows per batch on 1M rows, each end-to-end run in a fresh process. `--profile`: score() run
-with a clock around the functions it calls (`feed`, `ScoringModel.score`,
-`predictions.replace`, which consumes the scored stream), the reading timed alone, the
-write split into its ranking and its insert; then two prototypes, DuckDB settings applied
-to score()'s connections: `memory_limit='1GB'` at every size (peak memory) and
-`preserve_insertion_order=false` (speed, alternating with plain runs). `--setting` applies a
-DuckDB setting to every timed run. The last line is `RESULT scoring e2e_rows_per_s=<largest
-size> ort_rows_per_s=... torch_rows_per_s=... e2e_vs_ort=... ort_vs_torch=...
-peak_mb_<size>=...`.
+on the first size with its stages one after the other (score() overlaps them), a clock
+around each step: the reading (`read_batches`), the input checks (`check_schema`,
+`check_scores`), `feed`, `ScoringModel.score`, the ranked insert (split into the window
+and the write as the same rows split when ranked alone and written alone) and the commit.
+`--setting` applies a DuckDB setting to every timed run. The last line is `RESULT scoring
+e2e_rows_per_s=<largest size> ort_rows_per_s=... torch_rows_per_s=... e2e_vs_ort=...
+ort_vs_torch=... peak_mb_<size>=...`.
 """
 
 from __future__ import annotations
@@ -82,8 +82,6 @@ CHUNK = 1_000_000  # rows generated and inserted at a time
 TRAIN_ROWS = 50_000
 GOAL_E2E, GOAL_TORCH = 0.5, 1.3
 EXPLAIN_ROWS = 100_000  # --quick: 20,000; the reasons' rate does not depend on the table size
-CAPPED = "memory_limit='1GB'"
-UNORDERED = "preserve_insertion_order=false"
 
 
 def label(rows: int) -> str:
@@ -397,22 +395,52 @@ def _timed(clock: Clock, step: str, fn):
     return wrapper
 
 
+def _timed_iter(clock: Clock, step: str, fn):
+    """`fn`'s iterator with the clock around each item it produces."""
+
+    def wrapper(*a, **k):
+        items = iter(fn(*a, **k))
+        while True:
+            with clock(step):
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+            yield item
+
+    return wrapper
+
+
 def child_profile(args) -> None:
-    """`scoring.batch.score` itself (explain as asked), with a clock around the functions it
-    calls; then the reading alone and the two halves of the write, on the same rows."""
+    """`scoring.batch.score` itself (explain as asked) with its stages run one after the
+    other, a clock around each function it calls; then the ranking alone and the write alone
+    on the same rows."""
     import duckdb
 
     import scoring.batch as batch
     from scoring import predictions
-    from scoring.feature_source import AsOf, source_sql
+    from scoring.feature_source import AsOf
     from scoring.model import ScoringModel
 
     warehouse = warehouse_at(args.warehouse)
     _drop_predictions(warehouse)
     clock = Clock()
+    marks: dict[str, float] = {}
+    # One stage after the other, so that the steps add up to the total.
+    batch.ahead = lambda items, depth=None: items
+    batch.read_batches = _timed_iter(clock, "read", batch.read_batches)
+    batch.check_schema = _timed(clock, "check", batch.check_schema)
+    batch.check_scores = _timed(clock, "check", batch.check_scores)
     batch.feed = _timed(clock, "feed", batch.feed)
     ScoringModel.score = _timed(clock, "inference", ScoringModel.score)
     predictions.replace = _timed(clock, "replace", predictions.replace)
+    fault_point = predictions.fault_point
+
+    def before_commit(*a, **k):
+        marks["before_commit"] = time.perf_counter()
+        return fault_point(*a, **k)
+
+    predictions.fault_point = before_commit
     start = time.perf_counter()
     run = batch.score(
         warehouse,
@@ -423,15 +451,13 @@ def child_profile(args) -> None:
         device=args.device,
         explain=args.explain,
     )
-    total = time.perf_counter() - start
+    end = time.perf_counter()
     steps = dict(clock.seconds)
+    steps["commit"] = end - marks["before_commit"]
+    for step in ("read", "check", "feed", "inference"):
+        steps.setdefault(step, 0.0)
 
     with duckdb.connect(str(warehouse.duckdb_path)) as con:
-        inputs = batch.from_entry(batch.resolve(con, MODEL), "cpu", 1).inputs
-        sql, params = source_sql("customer_id", inputs, AsOf(times=(AS_OF,)))
-        with clock("read"):
-            for _ in con.execute(sql, params).fetch_record_batch(args.batch_rows):
-                pass
         # The write again on the same scores: the ranking alone (nothing written), then the
         # finished rows copied into an empty table of the same layout (no ranking).
         con.execute(
@@ -448,9 +474,8 @@ def child_profile(args) -> None:
         con.execute(f"drop table {table}_copy")
     emit(
         rows=run.rows,
-        total=total,
+        total=end - start,
         steps=steps,
-        read=clock.seconds["read"],
         rank_alone=clock.seconds["ranking alone"],
         write_alone=clock.seconds["write alone"],
     )
@@ -522,6 +547,11 @@ def main() -> None:
         help="score()'s reasons for the timed runs (default none: the scoring path alone)",
     )
     parser.add_argument(
+        "--explain-rows",
+        type=int,
+        help=f"rows for the explain='latest' run (default {EXPLAIN_ROWS:,}; 0: skip it)",
+    )
+    parser.add_argument(
         "--setting",
         action="append",
         help="a DuckDB setting for score()'s connections, e.g. \"memory_limit='1GB'\"",
@@ -568,7 +598,6 @@ def measure(args, sizes: list[int], root: Path) -> None:
     settings = f" [DuckDB: {', '.join(args.setting)}]" if args.setting else ""
     print(f"end to end: scoring.batch.score(..., explain={args.explain!r}){settings}")
     e2e: dict[int, dict] = {}
-    capped: dict[int, dict] = {}
     for n in sizes:
         folder = root / label(n)
         made = run_child("make", folder, args, rows=n)
@@ -582,8 +611,6 @@ def measure(args, sizes: list[int], root: Path) -> None:
             f"(after imports {run['before_mb']:,.0f} MiB)   [{run['provider']}; table made in "
             f"{made['seconds']:.1f} s]"
         )
-        if args.profile:
-            capped[n] = run_child("e2e", folder, args, settings=[CAPPED])
         if n != sizes[0] and n != SIZES["1m"]:
             shutil.rmtree(folder, ignore_errors=True)  # the largest is not needed again
 
@@ -636,7 +663,7 @@ def measure(args, sizes: list[int], root: Path) -> None:
     if args.batch_sweep:
         sweep(args, root, sizes)
     if args.profile:
-        profile(args, first, sizes[0], e2e, capped)
+        profile(args, first, sizes[0], e2e)
     elif e2e_rate / ort_rate < GOAL_E2E:
         print("end to end misses its goal: --profile shows where the time goes")
 
@@ -667,7 +694,11 @@ def sweep(args, root: Path, sizes: list[int]) -> None:
 
 def explained(args, root: Path) -> None:
     """The cost of score()'s default, reasons for every row of the newest as_of."""
-    n = EXPLAIN_ROWS // 5 if args.quick else EXPLAIN_ROWS
+    n = args.explain_rows
+    if n is None:
+        n = EXPLAIN_ROWS // 5 if args.quick else EXPLAIN_ROWS
+    if n <= 0:
+        return
     folder = root / "explain"
     run_child("make", folder, args, rows=n)
     run = run_child("e2e", folder, args, explain="latest")
@@ -680,40 +711,36 @@ def explained(args, root: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def profile(args, folder: Path, rows: int, e2e: dict, capped: dict) -> None:
+def profile(args, folder: Path, rows: int, e2e: dict) -> None:
     got = run_child("profile", folder, args)
     total, steps = got["total"], got["steps"]
-    inside = steps["feed"] + steps["inference"] + got["read"]
-    # The scores stream into the write: reading, feeds and inference happen inside replace().
+    # Inside replace() the insert pulls the stream: reading, checks, feeds and inference.
+    pulled = steps["read"] + steps["feed"] + steps["inference"] + steps["check"]
+    insert = steps["replace"] - steps["commit"] - pulled
+    # The insert's own work (delete, window, table write), split as the same rows split
+    # when ranked alone and written alone.
+    ranked_share = got["rank_alone"] / (got["rank_alone"] + got["write_alone"])
     parts = {
-        "read: DuckDB query -> Arrow batches (timed alone)": got["read"],
+        "read: DuckDB query -> Arrow batches": steps["read"],
+        "input check: schema, non-finite scores": steps["check"],
         "feed: Arrow -> numpy (model_inputs.feed)": steps["feed"],
         "inference: session.run (ScoringModel.score)": steps["inference"],
-        "write: delete + ranked insert + commit (rest of replace())": steps["replace"] - inside,
+        "rank/decile: the window (share measured apart)": insert * ranked_share,
+        "write: delete + insert into the table (the rest of it)": insert * (1 - ranked_share),
+        "commit": steps["commit"],
         "the rest: model file, session, registry, as_of list": total - steps["replace"],
     }
-    print(f"where the end-to-end time goes, {rows:,} rows ({total:.2f} s in all):")
+    pipelined = e2e[rows]["seconds"]
+    print(
+        f"where the end-to-end time goes, {rows:,} rows, stages one after the other "
+        f"({total:.2f} s in all; {pipelined:.2f} s as score() runs them, overlapped):"
+    )
     for step, seconds in parts.items():
         print(f"  {step:<60} {seconds:6.2f} s  {100 * seconds / total:5.1f}%")
     print(
         f"  the write, again on the same rows: ranking alone (window sort, nothing written) "
         f"{got['rank_alone']:.2f} s; the ranked rows copied into an empty table of the same "
         f"layout (no sort) {got['write_alone']:.2f} s"
-    )
-    print("prototypes (DuckDB settings held for score()'s connections, no change to scoring/):")
-    for n, run in capped.items():
-        print(
-            f"  {CAPPED}, {n:>10,} rows: {n / run['seconds']:>10,.0f} rows/s, peak RSS "
-            f"{run['peak_mb']:7,.0f} MiB (without: {n / e2e[n]['seconds']:,.0f} rows/s, "
-            f"{e2e[n]['peak_mb']:,.0f} MiB)"
-        )
-    plain, unordered = [], []
-    for _ in range(2):
-        plain.append(rows / run_child("e2e", folder, args)["seconds"])
-        unordered.append(rows / run_child("e2e", folder, args, settings=[UNORDERED])["seconds"])
-    print(
-        f"  {UNORDERED}, {rows:,} rows: {_rates(unordered)} rows/s against "
-        f"{_rates(plain)} without (alternating runs)"
     )
 
 

@@ -51,9 +51,13 @@ class ScoringModel:
 
 
 def from_entry(
-    entry: registry.Entry, device: str = "auto", threads: int | None = None
+    entry: registry.Entry,
+    device: str = "auto",
+    threads: int | None = None,
+    spinning: bool = True,
 ) -> ScoringModel:
-    """Check the file against its registered digest, read its inputs, open a session."""
+    """Check the file against its registered digest, read its inputs, open a session
+    (`spinning`: see `open_session`)."""
     path = entry.verify_file()
     data = path.read_bytes()
     try:
@@ -69,7 +73,9 @@ def from_entry(
             "row points at the wrong file."
         )
     # TensorRT engines are cached beside the file, built once per model version
-    session = open_session(data, device, threads, cache_dir=path.parent / "trt_cache")
+    session = open_session(
+        data, device, threads, cache_dir=path.parent / "trt_cache", spinning=spinning
+    )
     return ScoringModel(entry, parse_inputs(metadata), metadata, session, proto)
 
 

@@ -36,6 +36,8 @@ AUTO = (CUDA, CPU)
 # ONNX Runtime's CUDA provider has no kernels for the ai.onnx.ml operators (string lookups,
 # tree ensembles): those nodes stay on the CPU whatever the provider
 CPU_ONLY_DOMAINS = frozenset({"ai.onnx.ml"})
+# ONNX Runtime's setting for whether idle intra-op threads spin ("1", its default) or sleep
+ALLOW_SPINNING = "session.intra_op.allow_spinning"
 # the messages a process has already logged, so each is said once
 _SAID: set[str] = set()
 # the CUDA and cuDNN libraries onnxruntime-gpu could not load, once looked for
@@ -183,17 +185,24 @@ def open_session(
     device: str = "auto",
     threads: int | None = None,
     cache_dir: Path | None = None,
+    spinning: bool = True,
 ) -> Session:
     """A session on the best provider that starts; the one that runs is read back.
 
     `cache_dir` is where TensorRT keeps its engines (default: `trt_cache/` beside a model
-    file; a model given as bytes has no folder, so pass one).
+    file; a model given as bytes has no folder, so pass one). `spinning=False`: the CPU
+    threads sleep between runs instead of spinning for the next one, for callers that do
+    other work between runs on the same cores (batch scoring reads the next batch with
+    DuckDB meanwhile: beside spinning threads that reading took up to twice as long on two
+    cores, see bench/README.md).
     """
     device = requested_device(device)
     requested = choose_providers(device)
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry(ALLOW_SPINNING, "0")
     options.log_severity_level = 3
     if cache_dir is None and isinstance(model, Path):
         cache_dir = model.parent / "trt_cache"

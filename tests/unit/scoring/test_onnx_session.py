@@ -142,3 +142,16 @@ def test_missing_cuda_libraries_are_named(available, monkeypatch) -> None:
     assert onnx_session.missing_for("cuda").startswith(
         "the CUDA libraries libcublasLt.so.13, libcudnn.so.9 cannot be loaded: `make setup GPU=1`"
     )
+
+
+def test_a_session_that_must_not_spin_sleeps_between_runs_and_scores_the_same() -> None:
+    model = onnx_session._probe_model()
+    plain = onnx_session.open_session(model, "cpu", threads=2)
+    quiet = onnx_session.open_session(model, "cpu", threads=2, spinning=False)
+    options = quiet.session.get_session_options()
+    assert options.get_session_config_entry(onnx_session.ALLOW_SPINNING) == "0"
+    assert options.intra_op_num_threads == 2
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        plain.session.get_session_options().get_session_config_entry(onnx_session.ALLOW_SPINNING)
+    x = np.array([1.5, -2.0, 0.25], np.float32)
+    np.testing.assert_array_equal(quiet.run({"x": x}), plain.run({"x": x}))
