@@ -43,9 +43,9 @@ from typing import Any
 
 import duckdb
 import psutil
-import yaml
 
 from cartcast.synthetic.generate import LINES_PER_CUSTOMER, generate, relation_expression
+from cartcast.warehouse import memory
 from cartcast.warehouse.dbt_runner import DbtError, run_dbt
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 
@@ -169,19 +169,6 @@ def parquet_rows(path: Path) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def bench_profiles(work: Path, memory_limit: str | None) -> list[str]:
-    """dbt args for a copy of the project's profile with a DuckDB memory cap, if one is set."""
-    if not memory_limit:
-        return []
-    profiles = yaml.safe_load((PROJECT_DIR / "profiles.yml").read_text())
-    for output in profiles["cartcast"]["outputs"].values():
-        output.setdefault("settings", {})["memory_limit"] = memory_limit
-    folder = work / "profiles"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False))
-    return ["--profiles-dir", str(folder)]
-
-
 def dbt_side(
     files: dict[str, Path],
     work: Path,
@@ -195,11 +182,12 @@ def dbt_side(
         "online_retail_invoice_lines": relation_expression(files["online_retail"]),
         "taobao_user_behavior": relation_expression(files["taobao"]),
     }
-    args = args + bench_profiles(work, memory_limit)
+    # the profile's cap (cartcast.warehouse.memory): the option's, else the project's default
+    extra_env = {memory.ENV_LIMIT: memory_limit} if memory_limit else None
 
     def build() -> str | None:
         try:
-            run_dbt(args, warehouse, dbt_vars, work_dir=work / "dbt")
+            run_dbt(args, warehouse, dbt_vars, work_dir=work / "dbt", extra_env=extra_env)
         except DbtError as err:
             return str(err)
         return None
@@ -378,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
         "--memory-limit",
-        help="DuckDB memory_limit for the dbt builds, e.g. 12GB (default: DuckDB's, 80%% of RAM)",
+        help="DuckDB memory_limit for the dbt builds, e.g. 12GB or 40%% (default: the profile's, "
+        f"{memory.DEFAULT_SHARE * 100:.0f}%% of RAM)",
     )
     parser.add_argument(
         "--dbt-exclude",
@@ -397,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     names = ["quick"] if opts.quick else [s.strip() for s in opts.sizes.split(",") if s.strip()]
     print(f"features benchmark: {psutil.cpu_count()} cores, {_gib(psutil.virtual_memory().total)}")
-    limit = opts.memory_limit or "DuckDB default (80% of RAM)"
+    limit = memory.memory_limit(opts.memory_limit)
     print(f"dbt: {' '.join(DBT_BUILD + opts.dbt_exclude)}; memory_limit {limit}")
     results = []
     for name in names:

@@ -10,7 +10,9 @@ Named in profiles.yml (`plugins: - module: udfs.dbt_plugin`). It
 - registers `cartcast_fault_point(name)`, which the models' post-hook calls only when a crash
   test names that model (`cartcast.warehouse.faults`); otherwise it is never called;
 - registers the functions of `udfs.bi_publish`, through which the on-run-end hook publishes
-  the tables BI tools read (`cartcast.bi.publish`).
+  the tables BI tools read (`cartcast.bi.publish`);
+- caps DuckDB's memory and names its spill folder from the plugin's `memory_limit` and
+  `temp_directory` in profiles.yml (`cartcast.warehouse.memory`: a share of RAM by default).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 from duckdb.sqltypes import BOOLEAN, VARCHAR
 
+from cartcast.warehouse import memory
 from cartcast.warehouse.faults import fault_point
 
 
@@ -34,6 +37,12 @@ def ensure_warehouse_folders(database_path: str, external_root: str) -> None:
 
 
 class Plugin(BasePlugin):
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self.memory_limit = plugin_config.get("memory_limit")
+        self.temp_directory = plugin_config.get("temp_directory")
+        # a bad value stops at dbt's start, not when the first model runs
+        memory.memory_limit(self.memory_limit)
+
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         ensure_warehouse_folders(creds.path, creds.external_root)
 
@@ -42,6 +51,7 @@ class Plugin(BasePlugin):
         from udfs import bi_publish
         from udfs.predict import register
 
+        memory.cap(conn, self.memory_limit, self.temp_directory)
         conn.execute(DDL)
         register(conn)
         conn.create_function(
