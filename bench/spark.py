@@ -26,6 +26,7 @@ spark_peak_gib=<d> ratio=<b/a>` for the largest size run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features import NOW, SEED, SIZES, measured, parquet_rows, raw_files
 
 from cartcast.synthetic.generate import relation_expression
+from cartcast.warehouse import memory
 from cartcast.warehouse.dbt_runner import DbtError, run_dbt
 from cartcast.warehouse.paths import Warehouse
 from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, spark_env
@@ -50,7 +52,13 @@ BUILD = [
 GIB = 1024**3
 
 
-def build(engine: str, files: dict[str, Path], work: Path) -> dict:
+def partitions_for(lines: int) -> int:
+    """Spark's shuffle partitions for a size: the profile's 4 up to 1M order lines, then one
+    per 250,000 (at 10M, 4 partitions of the events' 60M snapshot rows each spill for long)."""
+    return max(4, lines // 250_000)
+
+
+def build(engine: str, files: dict[str, Path], work: Path, partitions: int = 4) -> dict:
     warehouse = Warehouse.under(work / "warehouse")
     dbt_vars = {
         "cartcast_now": NOW,
@@ -66,7 +74,11 @@ def build(engine: str, files: dict[str, Path], work: Path) -> dict:
     }
     env = None
     if engine == "spark":
-        env = {**spark_env(warehouse), "CARTCAST_SPARK_DRIVER_MEMORY": SPARK_MEMORY}
+        env = {
+            **spark_env(warehouse),
+            "CARTCAST_SPARK_DRIVER_MEMORY": SPARK_MEMORY,
+            "CARTCAST_SPARK_PARTITIONS": str(partitions),
+        }
 
     def run() -> str | None:
         try:
@@ -84,17 +96,34 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one small size")
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=None)
     parser.add_argument("--keep", action="store_true", help="keep the warehouses")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        help="Spark's shuffle partitions (default: 4 up to 1M order lines, then one per 250k)",
+    )
     args = parser.parse_args()
+    print(
+        f"DuckDB capped at {memory.memory_limit(os.environ.get(memory.ENV_LIMIT))} "
+        f"(${memory.ENV_LIMIT}); Spark's JVM at {SPARK_MEMORY}",
+        flush=True,
+    )
     sizes = ["quick"] if args.quick else (args.sizes or DEFAULT_SIZES)
     result = None
     for size in sizes:
         lines = SIZES[size]
         files = raw_files(lines, lines, SEED)
         raw_rows = parquet_rows(files["online_retail"]) + parquet_rows(files["taobao"])
-        print(f"{size}: {raw_rows:,} raw rows (order lines + events)", flush=True)
+        partitions = args.partitions or partitions_for(lines)
+        print(
+            f"{size}: {raw_rows:,} raw rows (order lines + events); Spark shuffle partitions "
+            f"{partitions}",
+            flush=True,
+        )
         work = Path(tempfile.mkdtemp(prefix=f"cartcast_spark_{size}_"))
         try:
-            sides = {engine: build(engine, files, work) for engine in ("duckdb", "spark")}
+            sides = {
+                engine: build(engine, files, work, partitions) for engine in ("duckdb", "spark")
+            }
         finally:
             if args.keep:
                 print(f"  kept {work}")
