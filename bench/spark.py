@@ -40,7 +40,7 @@ from cartcast.synthetic.generate import relation_expression
 from cartcast.warehouse import memory
 from cartcast.warehouse.dbt_runner import DbtError, run_dbt
 from cartcast.warehouse.paths import Warehouse
-from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, spark_env
+from cartcast.warehouse.spark import SQL_ONLY_EXCLUDE, require_spark, spark_env
 
 DEFAULT_SIZES = ["1m", "10m"]
 SPARK_MEMORY = "4g"
@@ -102,6 +102,7 @@ def main() -> None:
         help="Spark's shuffle partitions (default: 4 up to 1M order lines, then one per 250k)",
     )
     args = parser.parse_args()
+    require_spark()  # before the DuckDB side, not after it
     print(
         f"DuckDB capped at {memory.memory_limit(os.environ.get(memory.ENV_LIMIT))} "
         f"(${memory.ENV_LIMIT}); Spark's JVM at {SPARK_MEMORY}",
