@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cartcast.warehouse import memory
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
 from cartcast.warehouse.raw_input_errors import explain
 from cartcast.warehouse.connection import busy_error, ensure_free
@@ -103,6 +104,9 @@ def run_dbt(
             raise busy
         tail = "\n".join(output.splitlines()[-40:])
         causes = explain(output)
+        starved = memory.out_of_memory(output, env.get(memory.ENV_LIMIT))
+        if starved:
+            causes.append(starved)
         first = f": {' | '.join(causes)}" if causes else f" (exit {proc.returncode})."
         raise DbtError(f"`dbt {' '.join(args)}` failed{first}\n{tail}")
     return proc

@@ -28,6 +28,8 @@ ENV_TEMP = "CARTCAST_DUCKDB_TEMP_DIR"
 DEFAULT_SHARE = 0.5
 _SIZE = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|bytes)", re.IGNORECASE)
 _CGROUP_LIMIT = Path("/sys/fs/cgroup/memory.max")
+# dbt's words for a model DuckDB could not build within its cap
+_OUT_OF_MEMORY = re.compile(r"Runtime Error in model (\w+)[^\n]*\n[^\n]*Out of Memory Error")
 
 
 def total_memory() -> int:
@@ -73,3 +75,16 @@ def cap(conn: duckdb.DuckDBPyConnection, limit: str | None, temp_directory: str 
         folder = Path(temp_directory.strip()).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         conn.execute("set temp_directory = ?", [str(folder)])
+
+
+def out_of_memory(output: str, setting: str | None) -> str | None:
+    """The sentence for a dbt run whose models DuckDB could not build within its cap (dbt's
+    `output`; `setting`: the run's CARTCAST_DUCKDB_MEMORY_LIMIT), or None."""
+    models = list(dict.fromkeys(_OUT_OF_MEMORY.findall(output)))
+    if not models:
+        return None
+    return (
+        f"DuckDB ran out of its memory cap ({memory_limit(setting)}) in {', '.join(models)}: "
+        f"raise {ENV_LIMIT} (a size such as 16GB, or a share of RAM such as 70%), or build "
+        "the data in smaller slices."
+    )

@@ -62,3 +62,31 @@ def test_cap_sets_the_limit_and_the_spill_folder(tmp_path: Path) -> None:
 
 def test_the_machines_memory_is_read() -> None:
     assert memory.total_memory() > 256 * 2**20
+
+
+# dbt's summary of a 10M-order-line build capped at 6GB (bench/spark.py), colours removed
+DBT_OUT_OF_MEMORY = """\
+Completed with 2 errors, 0 partial successes, and 0 warnings:
+
+  Runtime Error in model user_event_sequences (models/marts/user_event_sequences.sql)
+  Out of Memory Error: could not allocate block of size 256.0 KiB (5.5 GiB/5.5 GiB used)
+
+  Possible solutions:
+  * Increasing the memory limit (SET memory_limit='...GB')
+
+  Runtime Error in model customer_sequences (models/marts/customer_sequences.sql)
+  Out of Memory Error: failed to allocate data of size 16.0 MiB (5.5 GiB/5.5 GiB used)
+"""
+
+
+def test_a_build_out_of_memory_names_the_models_the_cap_and_the_variable() -> None:
+    said = memory.out_of_memory(DBT_OUT_OF_MEMORY, "6GB")
+    assert said is not None
+    assert "user_event_sequences, customer_sequences" in said
+    assert "(6GB)" in said
+    assert memory.ENV_LIMIT in said
+
+
+def test_other_runtime_errors_are_not_blamed_on_memory() -> None:
+    other = "  Runtime Error in model customer_sequences (models/marts/x.sql)\n  Binder Error: x\n"
+    assert memory.out_of_memory(other, None) is None
