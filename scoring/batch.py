@@ -62,25 +62,6 @@ class ScoreRun:
         )
 
 
-def score_stream(
-    reader_con: duckdb.DuckDBPyConnection,
-    model: ScoringModel,
-    sql: str,
-    params: list,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
-    source: str = "the feature marts",
-    explain: str = "latest",
-    newest: datetime | None = None,
-) -> pa.RecordBatchReader:
-    """(key, as_of, score, reasons) batches; the inputs are checked before the first row is
-    scored. `explain`: reasons for the newest as_of (`latest`, read from the rows unless
-    given), every row (`all`) or none."""
-    schema, batches = scored_batches(
-        reader_con, model, sql, params, batch_rows, source, explain, newest
-    )
-    return pa.RecordBatchReader.from_batches(schema, batches)
-
-
 def scored_batches(
     reader_con: duckdb.DuckDBPyConnection,
     model: ScoringModel,
@@ -91,7 +72,10 @@ def scored_batches(
     explain: str = "latest",
     newest: datetime | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """`score_stream`'s schema and batches; closing the batches stops the stream's threads."""
+    """The schema and batches (key, as_of, score, reasons) of the scored rows; the inputs are
+    checked before the first row is scored, and closing the batches stops the stream's
+    threads. `explain`: reasons for the newest as_of (`latest`, read from the rows unless
+    given), every row (`all`) or none."""
     if explain not in EXPLAIN_MODES:
         raise ScoringError(f"explain must be one of {EXPLAIN_MODES}, not {explain!r}.")
     if explain != "latest":
@@ -296,7 +280,10 @@ def score_relations(
     # The reading cursor stays open: dbt pulls the stream when it materializes the relation,
     # and the cursor closes with dbt's connection.
     reader_con = session.cursor()
-    stream = score_stream(reader_con, model, sql, params, batch_rows, "the dbt refs", explain)
+    schema, batches = scored_batches(
+        reader_con, model, sql, params, batch_rows, "the dbt refs", explain
+    )
+    stream = pa.RecordBatchReader.from_batches(schema, batches)
     view = f"{predictions.SCORES}_{name}"
     session.register(view, stream)
     log.info("%s v%s scores with %s", name, model.version, model.provider)

@@ -22,7 +22,7 @@ from cartcast.registry.versions import DDL
 from cartcast.warehouse.faults import FAULT_ENV, FAULT_LOG_ENV, SCORING_BEFORE_COMMIT
 from cartcast.warehouse.paths import Warehouse
 from scoring import predictions
-from scoring.batch import score, score_relations, score_stream
+from scoring.batch import score, score_relations, scored_batches
 from scoring.feature_source import AsOf, source_sql
 from scoring.model import load
 from scoring.online import open_model, predict_one
@@ -209,10 +209,10 @@ def test_a_mismatched_feature_table_is_refused_by_name(scored_warehouse: Warehou
     try:
         missing = f"select * exclude (recency_days) from ({sql})"
         with pytest.raises(ScoringError, match="recency_days is missing"):
-            score_stream(con, model, missing, params)
+            scored_batches(con, model, missing, params)
         retyped = f"select * replace (cast(tenure_days as varchar) as tenure_days) from ({sql})"
         with pytest.raises(ScoringError, match="tenure_days is string"):
-            score_stream(con, model, retyped, params)
+            scored_batches(con, model, retyped, params)
         udfs.register(con)
         with pytest.raises(duckdb.Error, match="the features lack"):
             con.execute("select cartcast_predict('churn_90d', {'recency_days': 1.0}) ").fetchall()
