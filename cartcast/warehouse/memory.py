@@ -85,6 +85,7 @@ def out_of_memory(output: str, setting: str | None) -> str | None:
         return None
     return (
         f"DuckDB ran out of its memory cap ({memory_limit(setting)}) in {', '.join(models)}: "
-        f"raise {ENV_LIMIT} (a size such as 16GB, or a share of RAM such as 70%), or build "
-        "the data in smaller slices."
+        f"raise {ENV_LIMIT} (a size such as 16GB, or a share of RAM such as 70%); a mart "
+        "built in slices of customers takes more, smaller slices with a lower var "
+        "`slice_memory_share` (or `--vars '{slices: N}'`)."
     )

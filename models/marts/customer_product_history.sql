@@ -1,4 +1,4 @@
-{{ config(**parquet_mart_config()) }}
+{{ config(slicing={'rows_of': 'int_customer_snapshot_features', 'bytes_per_row': 16384}, **parquet_mart_config()) }}
 {#-
   What each customer had bought before each snapshot, product by product: the products in most
   orders first (then the most recently bought, then by id), at most `recommend_history_length`,
@@ -10,12 +10,14 @@ with
 snapshots as (
 
     select customer_id, as_of from {{ ref('int_customer_snapshot_features') }}
+    where {{ in_slice('customer_id') }}
 
 ),
 
 product_days as (
 
     select * from {{ ref('int_customer_product_days') }}
+    where {{ in_slice('customer_id') }}
 
 ),
 
@@ -23,6 +25,7 @@ orders as (
 
     select customer_id, order_id, min(ordered_at) as ordered_at
     from {{ ref('int_merchandise_lines_sequenced') }}
+    where {{ in_slice('customer_id') }}
     group by customer_id, order_id
 
 ),

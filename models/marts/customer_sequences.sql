@@ -1,4 +1,4 @@
-{{ config(**parquet_mart_config()) }}
+{{ config(slicing={'rows_of': 'int_customer_snapshot_features', 'bytes_per_row': 8192}, **parquet_mart_config()) }}
 {#-
   Each customer's most recent `sequence_length` bought products before each snapshot,
   newest first, as lists (for sequence models). Lines are found by their running number,
@@ -9,12 +9,14 @@ with
 snapshots as (
 
     select customer_id, as_of from {{ ref('int_customer_snapshot_features') }}
+    where {{ in_slice('customer_id') }}
 
 ),
 
 lines as (
 
     select * from {{ ref('int_merchandise_lines_sequenced') }}
+    where {{ in_slice('customer_id') }}
 
 ),
 

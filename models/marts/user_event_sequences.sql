@@ -1,15 +1,17 @@
-{{ config(**parquet_mart_config()) }}
+{{ config(slicing={'rows_of': 'int_events_sessionized', 'bytes_per_row': 2048}, **parquet_mart_config()) }}
 {#-
   Each clickstream user's most recent `sequence_length` events before each snapshot, newest
   first, as tokens `<event_type>:<category_id>` (the session encoder's input), for the users
   and snapshots of `user_event_features`: the same events, in the active window before as_of.
   Ties in time fall back to the event key, as the session encoder's pre-training orders them.
 -#}
+-- depends_on: {{ ref('int_events_sessionized') }}
 with
 
 history as (
 
     select * from {{ ref('int_user_events_before_snapshots') }}
+    where {{ in_slice('user_id') }}
 
 ),
 
