@@ -31,7 +31,7 @@ def score(
     explain: str = typer.Option(
         "latest", help="Reasons for the newest snapshot (latest), every row (all) or none."
     ),
-    memory_limit: str = typer.Option(None, help="DuckDB memory cap, e.g. 1GB (default 1GB)."),
+    memory_limit: str = typer.Option(None, help="DuckDB memory cap, e.g. 1GB (default 256MB)."),
     engine: str = typer.Option(
         "duckdb", help="duckdb, or spark: score the Spark-built marts on Spark's executors."
     ),
