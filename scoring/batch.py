@@ -26,7 +26,7 @@ from cartcast.registry import versions as registry
 from cartcast.warehouse.paths import Warehouse
 from scoring import predictions
 from scoring.explain import EXPLAIN_MODES, REASONS, explainer
-from scoring.feature_source import AsOf, source_sql
+from scoring.feature_source import AsOf, snapshots_sql, source_sql
 from scoring.model import ScoringModel, from_entry, resolve
 from scoring.model_inputs import check_schema, feed
 
@@ -232,10 +232,7 @@ def score(
         reader_con = con.cursor()
         try:
             as_ofs = [
-                row[0]
-                for row in reader_con.execute(
-                    f"select distinct as_of from ({sql}) order by 1", params
-                ).fetchall()
+                row[0] for row in reader_con.execute(*snapshots_sql(model.key, as_of)).fetchall()
             ]
             if not as_ofs:
                 raise ScoringError(
@@ -280,11 +277,15 @@ def score_relations(
     model = from_entry(resolve(session, name), spinning=False)
     tables = {mart: f"({relation.sql_query()})" for mart, relation in refs.items()}
     sql, params = source_sql(model.key, model.inputs, None, tables)
+    newest = None
+    if explain == "latest":
+        snapshots, _ = snapshots_sql(model.key, None, tables)
+        (newest,) = session.execute(f"select max(as_of) from ({snapshots})").fetchone()
     # The reading cursor stays open: dbt pulls the stream when it materializes the relation,
     # and the cursor closes with dbt's connection.
     reader_con = session.cursor()
     schema, batches = scored_batches(
-        reader_con, model, sql, params, batch_rows, "the dbt refs", explain
+        reader_con, model, sql, params, batch_rows, "the dbt refs", explain, newest
     )
     stream = pa.RecordBatchReader.from_batches(schema, batches)
     view = f"{predictions.SCORES}_{name}"

@@ -74,3 +74,17 @@ def source_sql(
         + f" where {where}"
     )
     return sql, params
+
+
+def snapshots_sql(
+    key: str, as_of: AsOf | None = None, tables: Mapping[str, str] | None = None
+) -> tuple[str, list]:
+    """The distinct `as_of`s `source_sql` reads, oldest first, and their parameters.
+
+    Read from the first mart alone: `source_sql` left-joins the others to it, so its rows'
+    `as_of`s are that mart's, and the joins would only cost time.
+    """
+    first = catalog.ENTITIES[key].mart_names[0]
+    table = dict(tables or default_tables(key))[first]
+    where, params = (as_of or AsOf()).where("f0.as_of")
+    return f"select distinct f0.as_of from {table} as f0 where {where} order by 1", params

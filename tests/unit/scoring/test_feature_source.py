@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from cartcast import catalog
-from scoring.feature_source import AsOf, default_tables, source_sql
+from scoring.feature_source import AsOf, default_tables, snapshots_sql, source_sql
 from scoring.model_inputs import Input
 
 
@@ -64,3 +64,22 @@ def test_as_of_filters(con) -> None:
 def test_the_marts_come_from_the_catalog() -> None:
     for key, entity in catalog.ENTITIES.items():
         assert list(default_tables(key)) == list(entity.mart_names)
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [None, AsOf(end=datetime(2011, 1, 9)), AsOf(times=(datetime(2011, 1, 10),))],
+)
+def test_the_snapshots_are_those_of_the_rows_read(con, as_of) -> None:
+    inputs = (Input("orders_90d", "float32"), Input("recent_product_ids", "string", 20))
+    sql, params = source_sql("customer_id", inputs, as_of)
+    read = sorted({row[1] for row in con.execute(sql, params).fetchall()})
+    snapshots, params = snapshots_sql("customer_id", as_of)
+    assert [row[0] for row in con.execute(snapshots, params).fetchall()] == read
+    assert "customer_sequences" not in snapshots
+
+
+def test_the_snapshots_read_the_tables_given(con) -> None:
+    con.execute("create table other as select * from marts.customer_features where orders_90d > 4")
+    snapshots, params = snapshots_sql("customer_id", None, {"customer_features": "other"})
+    assert con.execute(snapshots, params).fetchall() == [(datetime(2011, 1, 3),)]
