@@ -270,7 +270,12 @@ def build_recommender(folder: Path, data: Path, vocab: list[str]) -> Path:
         padded(best.column("popular_lines_90d"), POPULAR, 0.0, np.float32)[0],
         padded(best.column("popular_lines_30d"), POPULAR, 0.0, np.float32)[0],
     )
-    model = rec.NextProducts(None, len(vocab), len(vocab))
+    # co-purchase neighbours of a trained model's shape, so the graph's co-purchase step
+    # costs here what it costs in production
+    n = len(vocab)
+    positions = (np.arange(n)[:, None] + np.arange(1, rec.NEIGHBOURS + 1)[None]) % n
+    neighbours = rec.Neighbours(positions, np.ones(positions.shape, dtype=np.float32))
+    model = rec.NextProducts(None, n, n, neighbours)
     example = rec.Batch.of(rows, popular, rec.Coder(vocab))
     metadata = {
         "model_name": RECOMMENDER,

@@ -165,6 +165,32 @@ def load_rows(
     return rows
 
 
+def co_purchase_counts(
+    con: duckdb.DuckDBPyConnection, before: datetime
+) -> tuple[list[str], np.ndarray]:
+    """How often two products shared an order, on orders before `before`: the products, and a
+    (products, products) matrix whose column j is divided by the square root of product j's
+    total, so that best sellers do not neighbour everything."""
+    pairs = con.execute(
+        f"""
+        with baskets as (
+            select distinct order_id, product_id from {LINES} where ordered_at < ?
+        )
+        select a.product_id, b.product_id, count(*) from baskets a
+        join baskets b on a.order_id = b.order_id and a.product_id <> b.product_id
+        group by 1, 2
+        """,
+        [before],
+    ).fetchall()
+    products = sorted({a for a, _, _ in pairs})
+    index = {p: i for i, p in enumerate(products)}
+    counts = np.zeros((len(products), len(products)), dtype=np.float32)
+    for a, b, n in pairs:
+        counts[index[a], index[b]] = n
+    counts /= np.sqrt(counts.sum(axis=0, keepdims=True) + 1.0)
+    return products, counts
+
+
 @dataclass(frozen=True)
 class Popular:
     """The best sellers of one snapshot, most lines first."""

@@ -18,7 +18,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 
-from cartcast.features.recommend_rows import LINES, Popular, Rows
+from cartcast.features.recommend_rows import Popular, Rows, co_purchase_counts
 
 K = 10
 POPULARITY = "popularity (trailing 90 days)"
@@ -99,25 +99,9 @@ class CoPurchase:
     """Item-to-item: how often two products share an order (orders before a cut-off)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, before: datetime) -> None:
-        pairs = con.execute(
-            f"""
-            with baskets as (
-                select distinct order_id, product_id from {LINES} where ordered_at < ?
-            )
-            select a.product_id, b.product_id, count(*) from baskets a
-            join baskets b on a.order_id = b.order_id and a.product_id <> b.product_id
-            group by 1, 2
-            """,
-            [before],
-        ).fetchall()
-        products = sorted({a for a, _, _ in pairs})
+        products, self.counts = co_purchase_counts(con, before)
         self.index = {p: i for i, p in enumerate(products)}
         self.products = np.asarray(products, dtype=object)
-        self.counts = np.zeros((len(products), len(products)), dtype=np.float32)
-        for a, b, n in pairs:
-            self.counts[self.index[a], self.index[b]] = n
-        # normalised by how often the neighbour sells, so best sellers do not swamp every list
-        self.counts /= np.sqrt(self.counts.sum(axis=0, keepdims=True) + 1.0)
 
     def lists(self, rows: Rows, popular: dict, k: int = K) -> np.ndarray:
         out = np.full((len(rows), k), "", dtype=object)

@@ -5,10 +5,12 @@ Repeat purchase dominates retail baskets, so every product's score is a learned 
 part plus a small MLP) of its features for this customer: how many of their orders held it, how
 long since they last and first bought it and whether that is overdue against their own rhythm,
 its share of their orders, and the shop's best-seller counts (90 and 30 days, so a product on
-the rise counts); plus the encoder's next-item score from the customer's recent products,
-scaled by learned weights (read linearly only: see `NextProducts._mix`). The linear part starts
-at "most-bought first, then best sellers", so training begins at the repeat baseline and only
-moves where the data says so.
+the rise counts); plus the encoder's next-item score from the customer's recent products and
+the co-purchase pull (how often the product shared an order with the customer's own products,
+weighted by how recently they bought those; counted on orders before the cut-off and kept in
+the model), scaled by learned weights (read linearly only: see `NextProducts._mix`). The
+linear part starts at "most-bought first, then best sellers", so training begins at the repeat
+baseline and only moves where the data says so.
 
 Candidates (`CANDIDATES`): the mix without the encoder, with the encoder frozen, and with it
 fine-tuned. The loss is full cross-entropy over the catalogue against the products bought in
@@ -28,7 +30,7 @@ from torch import nn
 from cartcast.features.recommend_rows import Popular, Rows
 from cartcast.pretraining.encoder import OOV, PAD, BehaviourEncoder
 
-FEATURES = 12
+FEATURES = 13
 # the position of the encoder's next-item score among them
 ENCODER_FEATURE = 6
 # the encoder's use per candidate: None (not used), "frozen", "fine-tuned"
@@ -41,6 +43,42 @@ CANDIDATES: dict[str, str | None] = {
 NEVER = -1e9
 # days beyond which "how long ago" stops mattering (and the unset value of a never-bought one)
 HORIZON_DAYS = 400.0
+# co-purchase neighbours kept per product
+NEIGHBOURS = 100
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Each catalogue product's strongest co-purchase neighbours, as catalogue positions
+    (`n_items`: none) and weights, (n_items, NEIGHBOURS) each."""
+
+    positions: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def of(cls, vocab: list[str], products: list[str], counts: np.ndarray, m: int = NEIGHBOURS):
+        """From `recommend_rows.co_purchase_counts`: for each product of `vocab`, its `m`
+        neighbours of `vocab` with the most (normalised) shared orders."""
+        n = len(vocab)
+        positions = np.full((n, m), n, dtype=np.int64)
+        weights = np.zeros((n, m), dtype=np.float32)
+        where = {p: i for i, p in enumerate(products)}
+        rows = [where.get(p, -1) for p in vocab]
+        known = [r for r in rows if r >= 0]
+        if not known:
+            return cls(positions, weights)
+        columns = np.asarray([where.get(p, -1) for p in vocab])
+        present = columns >= 0
+        for i, r in enumerate(rows):
+            if r < 0:
+                continue
+            row = np.zeros(n, dtype=np.float32)
+            row[present] = counts[r, columns[present]]
+            best = np.argsort(-row, kind="stable")[:m]
+            best = best[row[best] > 0]
+            positions[i, : len(best)] = best
+            weights[i, : len(best)] = row[best]
+        return cls(positions, weights)
 
 
 class NextProducts(nn.Module):
@@ -50,7 +88,13 @@ class NextProducts(nn.Module):
     were bought before the cut-off, the rest are known by their description only.
     """
 
-    def __init__(self, encoder: BehaviourEncoder | None, n_items: int, n_seen: int) -> None:
+    def __init__(
+        self,
+        encoder: BehaviourEncoder | None,
+        n_items: int,
+        n_seen: int,
+        neighbours: Neighbours | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.n_items = n_items
@@ -71,6 +115,26 @@ class NextProducts(nn.Module):
         with torch.no_grad():
             self.deep[2].weight.mul_(0.01)
         self.encoder_weight = nn.Parameter(torch.tensor(0.1 if encoder is not None else 0.0))
+        # co-purchase neighbours, with one extra row for padding and unknown products
+        if neighbours is None:
+            neighbours = Neighbours(
+                np.full((n_items, 1), n_items, dtype=np.int64), np.zeros((n_items, 1), np.float32)
+            )
+        width = neighbours.positions.shape[1]
+        self.register_buffer(
+            "neighbour_positions",
+            torch.cat(
+                [
+                    torch.from_numpy(neighbours.positions),
+                    torch.full((1, width), n_items, dtype=torch.int64),
+                ]
+            ),
+        )
+        self.register_buffer(
+            "neighbour_weights",
+            torch.cat([torch.from_numpy(neighbours.weights), torch.zeros(1, width)]),
+        )
+        self.co_purchase_weight = nn.Parameter(torch.tensor(0.0))
 
     def _spread(self, codes: torch.Tensor, values: torch.Tensor, fill: float) -> torch.Tensor:
         """(batch, width) values of catalogue codes -> (batch, n_items); `fill` elsewhere."""
@@ -105,11 +169,12 @@ class NextProducts(nn.Module):
         include_repeats: torch.Tensor,
         include_unseen: torch.Tensor,
     ) -> torch.Tensor:
-        # A product the customer never bought has only three features that are not zero:
-        # the two best-seller ones (shared by the batch) and the encoder's score (read
-        # linearly). So the mix is computed in full only for the (at most `width`) products
-        # of each history, and once per batch for the rest of the catalogue; the result is
-        # the same as stacking all twelve features for every product of every row.
+        # A product the customer never bought has only four features that are not zero:
+        # the two best-seller ones (shared by the batch), the encoder's score and the
+        # co-purchase pull (both read linearly). So the mix is computed in full only for the
+        # (at most `width`) products of each history, and once per batch for the rest of the
+        # catalogue; the result is the same as stacking every feature for every product of
+        # every row.
         pop90 = torch.log1p(self._spread(popular, lines_90d, 0.0))[0]
         rise = torch.log1p(self._spread(popular, lines_30d, 0.0))[0] - pop90
         if self.encoder is not None:
@@ -142,11 +207,21 @@ class NextProducts(nn.Module):
             again, torch.log1p(last) - torch.log1p(interval), torch.zeros_like(count)
         )
         share = count / orders_before.clamp(min=1)[:, None]
+        # what sells with the customer's own products: each history product's neighbours,
+        # weighted by how recently the customer bought it (on the selection slice a 180-day
+        # decay ranked better than 60 days or the order count)
+        recently = bought * torch.exp(-last / 180)
+        rows = slots.shape[0]
+        near = self.neighbour_positions[slots].reshape(rows, -1)
+        pull = (self.neighbour_weights[slots] * recently[..., None]).reshape(rows, -1)
+        co = torch.zeros(rows, self.n_items + 1, dtype=pull.dtype, device=pull.device)
+        co = torch.log1p(co.scatter_add(1, near, pull))
+        co_h = co.gather(1, slots)
         history_features = torch.stack(
             [
                 torch.log1p(count),
                 bought * torch.exp(-last / 30),
-                bought * torch.exp(-last / 180),
+                recently,
                 bought,
                 pop90_h,
                 bought * torch.log1p(count) * torch.exp(-last / 90),
@@ -156,6 +231,7 @@ class NextProducts(nn.Module):
                 rise_h,
                 bought * torch.log1p(orders_before)[:, None],
                 bought * torch.log1p(last) / 6,
+                co_h,
             ],
             dim=-1,
         )
@@ -172,7 +248,7 @@ class NextProducts(nn.Module):
         mixed = torch.cat([others, torch.zeros_like(others[:, :1])], dim=1)
         mixed = mixed.scatter(1, slots, self._mix(history_features))[:, : self.n_items]
         bought_any = self._spread(history, bought, 0.0)
-        score = self.encoder_weight * nxt + mixed
+        score = self.encoder_weight * nxt + mixed + self.co_purchase_weight * co[:, : self.n_items]
         masked = (1 - include_repeats) * bought_any + (1 - include_unseen) * (1 - self.seen)
         return score + NEVER * masked.clamp(max=1)
 
@@ -252,11 +328,12 @@ def fit(
     epochs: int = 2,
     seed: int = 0,
     batch_size: int = 256,
+    neighbours: Neighbours | None = None,
 ) -> NextProducts:
     """Train one candidate on `rows` (each with its bought products)."""
     seed_everything(seed)
     n_items = len(coder.vocab)
-    model = NextProducts(copy.deepcopy(encoder) if use else None, n_items, n_seen)
+    model = NextProducts(copy.deepcopy(encoder) if use else None, n_items, n_seen, neighbours)
     head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     groups = [{"params": head, "lr": 1e-2}]
     if use == "fine-tuned":

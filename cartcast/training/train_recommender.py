@@ -70,6 +70,16 @@ class Prepared:
     valid: data.Rows
     popular: dict
     width: int
+    # co-purchase counts (`recommend_rows.co_purchase_counts`) before the selection slice's
+    # first snapshot and before the cut-off: what the selection fits and the final fits see
+    co_purchase: dict[datetime, tuple[list[str], np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def selection_start(self) -> datetime:
+        return self.train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1)
+
+    def neighbours(self, vocab: list[str], before: datetime) -> rec.Neighbours:
+        return rec.Neighbours.of(vocab, *self.co_purchase[before])
 
 
 @dataclass
@@ -116,18 +126,21 @@ def prepare(
         train = data.load_rows(con, spec, *train_window, length, int(width))
         valid = data.load_rows(con, spec, *valid_window, length, int(width))
         popular, _ = data.load_popular(con)
+        prepared = Prepared(
+            spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
+        )
+        for before in (prepared.selection_start, cutoff):
+            prepared.co_purchase[before] = data.co_purchase_counts(con, before)
     finally:
         con.close()
-    return Prepared(
-        spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
-    )
+    return prepared
 
 
 def selection_split(prepared: Prepared) -> tuple[data.Rows, data.Rows]:
     """(fit, select): the last SELECTION_WEEKS weeks of training snapshots, and the training
     snapshots whose window ended before the first of them."""
     rows = prepared.train
-    start = np.datetime64(prepared.train_window[1] - timedelta(weeks=SELECTION_WEEKS - 1), "us")
+    start = np.datetime64(prepared.selection_start, "us")
     window = np.timedelta64(prepared.spec.window.days, "D")
     fit_rows = np.flatnonzero(rows.as_of + window <= start)
     select_rows = np.flatnonzero(rows.as_of >= start)
@@ -162,8 +175,8 @@ def verdict(metrics: dict[str, dict[str, float]], champion: str, k: int) -> str:
     beats = "beats" if recall > 1 and ndcg > 1 else "does not beat"
     new = "above" if model[f"new_hr_at_{k}"] > popular[f"new_hr_at_{k}"] else "not above"
     return (
-        f"The champion ({champion}) {beats} the repeat baseline: Recall@{k} x{recall:.2f}, "
-        f"NDCG@{k} x{ndcg:.2f}, HR@{k} {model[f'hr_at_{k}']:.3f} against "
+        f"The champion ({champion}) {beats} the repeat baseline: Recall@{k} x{recall:.3f}, "
+        f"NDCG@{k} x{ndcg:.3f}, HR@{k} {model[f'hr_at_{k}']:.3f} against "
         f"{repeat[f'hr_at_{k}']:.3f}; on products new to the customer its HR@{k} is {new} "
         f"popularity's ({model[f'new_hr_at_{k}']:.3f} against {popular[f'new_hr_at_{k}']:.3f})."
     )
@@ -246,10 +259,21 @@ def fit_candidates(
     Also each candidate's wall seconds, both fits together."""
     fit_rows, select_rows = selection_split(prepared)
     labels = options.candidates()
+    # neighbours counted before the rows scored: the selection slice's start, the cut-off
+    before_selection = prepared.neighbours(coder.vocab, prepared.selection_start)
+    before_cutoff = prepared.neighbours(coder.vocab, prepared.cutoff)
 
-    def fitted(rows: data.Rows, use: str | None) -> rec.NextProducts:
+    def fitted(rows: data.Rows, use: str | None, neighbours: rec.Neighbours) -> rec.NextProducts:
         return rec.fit(
-            rows, prepared.popular, coder, n_seen, encoder, use, options.fit_epochs, options.seed
+            rows,
+            prepared.popular,
+            coder,
+            n_seen,
+            encoder,
+            use,
+            options.fit_epochs,
+            options.seed,
+            neighbours=neighbours,
         )
 
     selection: dict[str, float | None] = {label: None for label in labels}
@@ -257,14 +281,15 @@ def fit_candidates(
     if len(labels) > 1:
         for label, use in labels.items():
             started = time.perf_counter()
-            lists, _ = rec.top_k(fitted(fit_rows, use), select_rows, prepared.popular, coder, k)
+            model = fitted(fit_rows, use, before_selection)
+            lists, _ = rec.top_k(model, select_rows, prepared.popular, coder, k)
             selection[label] = rmetrics.evaluate(lists, select_rows, k)[f"ndcg_at_{k}"]
             seconds[label] += time.perf_counter() - started
     champion = max(selection, key=lambda label: selection[label] or -1.0)
     models = {}
     for label, use in labels.items():
         started = time.perf_counter()
-        models[label] = fitted(prepared.train, use)
+        models[label] = fitted(prepared.train, use, before_cutoff)
         seconds[label] += time.perf_counter() - started
     return models, selection, champion, seconds
 

@@ -55,9 +55,45 @@ def popular() -> dict:
     return {AS_OF: Popular(ids, lines, lines / 3)}
 
 
+def co_purchase() -> tuple[list[str], np.ndarray]:
+    """Counts as `co_purchase_counts` gives them: P03 shared orders with P04 (5) and P06 (2),
+    P05 with P07 (3); X99 is not in the catalogue."""
+    products = ["P03", "P04", "P05", "P06", "P07", "X99"]
+    counts = np.zeros((6, 6), dtype=np.float32)
+    for a, b, n in [("P03", "P04", 5), ("P03", "P06", 2), ("P05", "P07", 3), ("P03", "X99", 9)]:
+        i, j = products.index(a), products.index(b)
+        counts[i, j] = counts[j, i] = n
+    return products, counts
+
+
 def model(n_seen: int = 10) -> rec.NextProducts:
     torch.manual_seed(0)
-    return rec.NextProducts(None, len(VOCAB), n_seen).eval()
+    return rec.NextProducts(None, len(VOCAB), n_seen, rec.Neighbours.of(VOCAB, *co_purchase()))
+
+
+def test_neighbours_are_the_strongest_catalogue_products_first() -> None:
+    got = rec.Neighbours.of(VOCAB, *co_purchase(), m=2)
+    none = len(VOCAB)
+    # P03: P04 then P06 (X99 is not in the catalogue); P04: only P03; P00: nothing
+    assert got.positions[3].tolist() == [4, 6]
+    assert got.weights[3].tolist() == [5.0, 2.0]
+    assert got.positions[4].tolist() == [3, none]
+    assert got.weights[4].tolist() == [5.0, 0.0]
+    assert got.positions[0].tolist() == [none, none]
+
+
+def test_a_product_bought_with_the_customers_own_rises_with_the_co_purchase_weight() -> None:
+    net = model()
+    data = rows([["P03"]])
+    batch = rec.Batch.of(data, popular()[AS_OF], rec.Coder(VOCAB))
+    with torch.no_grad():
+        before = net(*batch.tensors)[0]
+        net.co_purchase_weight.fill_(1.0)
+        after = net(*batch.tensors)[0]
+    rise = (after - before).numpy()
+    # P04 (5 shared orders) gains more than P06 (2); P05, which never shared one, nothing
+    assert rise[4] > rise[6] > 0
+    assert rise[5] == pytest.approx(0.0)
 
 
 def test_a_fresh_model_ranks_like_the_repeat_baseline() -> None:
@@ -148,8 +184,8 @@ def test_k_outside_1_to_1000_is_refused(k: int) -> None:
 
 
 def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> torch.Tensor:
-    """The mix by its definition: all twelve features stacked for every product of every row
-    (what the model computes only for history products, and from three features elsewhere)."""
+    """The mix by its definition: every feature stacked for every product of every row (what
+    the model computes only for history products, and from four features elsewhere)."""
     (recent, history, orders, days_last, days_first, orders_before, popular_codes, lines_90d,
      lines_30d, include_repeats, include_unseen) = tensors  # fmt: skip
     count = model._spread(history, orders, 0.0)
@@ -168,6 +204,11 @@ def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> tor
         hidden = model.encoder.encode_recent(recent)
         nxt = hidden @ model.encoder.item_vectors(torch.arange(2, model.n_items + 2)).T
         nxt = nxt - nxt.mean(dim=1, keepdim=True)
+    # co-purchase by its definition: a dense product-by-product matrix of the neighbours
+    n = model.n_items
+    shared = torch.zeros(n + 1, n + 1)
+    shared.scatter_(1, model.neighbour_positions, model.neighbour_weights)
+    co = torch.log1p((bought * torch.exp(-last / 180)) @ shared[:n, :n])
     features = torch.stack(
         [
             torch.log1p(count),
@@ -182,6 +223,7 @@ def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> tor
             (pop30 - pop90).expand_as(count),
             bought * torch.log1p(orders_before)[:, None],
             bought * torch.log1p(last) / 6,
+            bought * co,
         ],
         dim=-1,
     )
@@ -189,7 +231,7 @@ def every_product_scores(model: rec.NextProducts, *tensors: torch.Tensor) -> tor
     deep_reads = features.clone()
     deep_reads[..., rec.ENCODER_FEATURE] = 0.0
     mix = model.wide(features).squeeze(-1) + model.deep(deep_reads).squeeze(-1)
-    score = model.encoder_weight * nxt + mix
+    score = model.encoder_weight * nxt + mix + model.co_purchase_weight * co
     masked = (1 - include_repeats) * bought + (1 - include_unseen) * (1 - model.seen)
     return score + rec.NEVER * masked.clamp(max=1)
 
@@ -200,7 +242,9 @@ def test_the_mix_is_every_feature_of_every_product(repeats: bool, encoded: bool)
 
     torch.manual_seed(3)
     encoder = BehaviourEncoder(10, torch.randn(len(VOCAB) + 2, 384), length=4, dim=16).eval()
-    net = rec.NextProducts(encoder if encoded else None, len(VOCAB), 10).eval()
+    net = rec.NextProducts(
+        encoder if encoded else None, len(VOCAB), 10, rec.Neighbours.of(VOCAB, *co_purchase())
+    ).eval()
     with torch.no_grad():  # a trained model's weights, not the repeat baseline's start
         for parameter in net.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
