@@ -135,11 +135,12 @@ def main() -> None:
     models, _, champion, _ = tr.fit_candidates(prepared, options, coder, n_seen, encoder, K)
     con = connect(warehouse, read_only=True)
     try:
-        baselines = rm.baseline_lists(con, prepared.valid, prepared.popular, prepared.cutoff, K)
         llbo = last_baskets(con, spec, prepared.cutoff, config.length, prepared.width)
-        llbo_baselines = rm.baseline_lists(con, llbo, prepared.popular, prepared.cutoff, K)
     finally:
         con.close()
+    counts = prepared.co_purchase[prepared.cutoff]
+    baselines = rm.baseline_lists(prepared.valid, prepared.popular, counts, K)
+    llbo_baselines = rm.baseline_lists(llbo, prepared.popular, counts, K)
     metrics = tr.evaluate_all(models, prepared, coder, K, baselines)
     print(f"\nvalidation, {len(prepared.valid):,} customer snapshots (seed {args.seed}):")
     print(tr.comparison_table(metrics, champion, K))

@@ -13,12 +13,9 @@ the customer's own (item-to-item co-purchase, counted on orders before the cut-o
 
 from __future__ import annotations
 
-from datetime import datetime
-
-import duckdb
 import numpy as np
 
-from cartcast.features.recommend_rows import Popular, Rows, co_purchase_counts
+from cartcast.features.recommend_rows import Popular, Rows
 
 K = 10
 POPULARITY = "popularity (trailing 90 days)"
@@ -96,10 +93,11 @@ def repeat_lists(rows: Rows, popular: dict, k: int = K) -> np.ndarray:
 
 
 class CoPurchase:
-    """Item-to-item: how often two products share an order (orders before a cut-off)."""
+    """Item-to-item: how often two products share an order (orders before a cut-off), from
+    `recommend_rows.co_purchase_counts`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, before: datetime) -> None:
-        products, self.counts = co_purchase_counts(con, before)
+    def __init__(self, products: list[str], counts: np.ndarray) -> None:
+        self.counts = counts
         self.index = {p: i for i, p in enumerate(products)}
         self.products = np.asarray(products, dtype=object)
 
@@ -120,14 +118,15 @@ class CoPurchase:
 
 
 def baseline_lists(
-    con: duckdb.DuckDBPyConnection,
     rows: Rows,
     popular: dict[np.datetime64, Popular],
-    cutoff: datetime,
+    co_purchase: tuple[list[str], np.ndarray],
     k: int = K,
 ) -> dict[str, np.ndarray]:
+    """Every baseline's lists; `co_purchase`: the counts before the cut-off (the recommender's
+    own, `Prepared.co_purchase`, so they are counted once)."""
     return {
         POPULARITY: popularity_lists(rows, popular, k),
         REPEAT: repeat_lists(rows, popular, k),
-        CO_PURCHASE: CoPurchase(con, cutoff).lists(rows, popular, k),
+        CO_PURCHASE: CoPurchase(*co_purchase).lists(rows, popular, k),
     }

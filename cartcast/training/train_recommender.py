@@ -362,13 +362,9 @@ def train_recommender(
     candidates, selection, champion, seconds = fit_candidates(
         prepared, options, coder, n_seen, encoder, k
     )
-    con = connect(warehouse, read_only=True)
-    try:
-        baselines = rmetrics.baseline_lists(
-            con, prepared.valid, prepared.popular, prepared_cutoff, k
-        )
-    finally:
-        con.close()
+    baselines = rmetrics.baseline_lists(
+        prepared.valid, prepared.popular, prepared.co_purchase[prepared_cutoff], k
+    )
     metrics = evaluate_all(candidates, prepared, coder, k, baselines)
     table = comparison_table(metrics, champion, k)
     sentence = verdict(metrics, champion, k)
