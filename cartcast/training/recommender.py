@@ -63,21 +63,14 @@ class Neighbours:
         positions = np.full((n, m), n, dtype=np.int64)
         weights = np.zeros((n, m), dtype=np.float32)
         where = {p: i for i, p in enumerate(products)}
-        rows = [where.get(p, -1) for p in vocab]
-        known = [r for r in rows if r >= 0]
-        if not known:
-            return cls(positions, weights)
-        columns = np.asarray([where.get(p, -1) for p in vocab])
-        present = columns >= 0
-        for i, r in enumerate(rows):
-            if r < 0:
-                continue
-            row = np.zeros(n, dtype=np.float32)
-            row[present] = counts[r, columns[present]]
-            best = np.argsort(-row, kind="stable")[:m]
-            best = best[row[best] > 0]
-            positions[i, : len(best)] = best
-            weights[i, : len(best)] = row[best]
+        rows = np.asarray([where.get(p, -1) for p in vocab], dtype=np.int64)
+        present = np.flatnonzero(rows >= 0)
+        if len(present):
+            block = counts[np.ix_(rows[present], rows[present])]
+            order = np.argsort(-block, axis=1, kind="stable")[:, :m]
+            top = np.take_along_axis(block, order, axis=1)
+            positions[present, : order.shape[1]] = np.where(top > 0, present[order], n)
+            weights[present, : order.shape[1]] = np.where(top > 0, top, 0.0)
         return cls(positions, weights)
 
 

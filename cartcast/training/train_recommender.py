@@ -260,7 +260,6 @@ def fit_candidates(
     fit_rows, select_rows = selection_split(prepared)
     labels = options.candidates()
     # neighbours counted before the rows scored: the selection slice's start, the cut-off
-    before_selection = prepared.neighbours(coder.vocab, prepared.selection_start)
     before_cutoff = prepared.neighbours(coder.vocab, prepared.cutoff)
 
     def fitted(rows: data.Rows, use: str | None, neighbours: rec.Neighbours) -> rec.NextProducts:
@@ -279,6 +278,7 @@ def fit_candidates(
     selection: dict[str, float | None] = {label: None for label in labels}
     seconds = dict.fromkeys(labels, 0.0)
     if len(labels) > 1:
+        before_selection = prepared.neighbours(coder.vocab, prepared.selection_start)
         for label, use in labels.items():
             started = time.perf_counter()
             model = fitted(fit_rows, use, before_selection)
