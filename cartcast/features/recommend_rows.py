@@ -176,17 +176,20 @@ def co_purchase_counts(
         with baskets as (
             select distinct order_id, product_id from {LINES} where ordered_at < ?
         )
-        select a.product_id, b.product_id, count(*) from baskets a
+        select a.product_id as a, b.product_id as b, count(*) as shared from baskets a
         join baskets b on a.order_id = b.order_id and a.product_id <> b.product_id
         group by 1, 2
         """,
         [before],
-    ).fetchall()
-    products = sorted({a for a, _, _ in pairs})
-    index = {p: i for i, p in enumerate(products)}
+    ).to_arrow_table()
+    # pairs come both ways round, so the first column names every product; indices by arrow,
+    # since millions of pairs as Python tuples cost more than the query
+    products = sorted(pc.unique(pairs.column("a")).to_pylist())
+    catalogue = pa.array(products, pa.string())
+    rows = pc.index_in(pairs.column("a"), value_set=catalogue).to_numpy()
+    columns = pc.index_in(pairs.column("b"), value_set=catalogue).to_numpy()
     counts = np.zeros((len(products), len(products)), dtype=np.float32)
-    for a, b, n in pairs:
-        counts[index[a], index[b]] = n
+    counts[rows, columns] = pairs.column("shared").to_numpy()
     counts /= np.sqrt(counts.sum(axis=0, keepdims=True) + 1.0)
     return products, counts
 

@@ -129,7 +129,9 @@ def prepare(
         prepared = Prepared(
             spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
         )
-        for before in (prepared.selection_start, cutoff):
+        # with one candidate there is no selection fit, so nothing counted before it
+        times = (prepared.selection_start, cutoff) if len(options.candidates()) > 1 else (cutoff,)
+        for before in times:
             prepared.co_purchase[before] = data.co_purchase_counts(con, before)
     finally:
         con.close()
