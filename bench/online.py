@@ -76,7 +76,8 @@ SERVICE = "churn_90d_v1"
 RECOMMENDER = "next_products"
 RECOMMENDER_VIEWS = ["customer_sequences", "customer_product_history", "product_popularity"]
 RECOMMEND_CUSTOMERS = 20_000
-CATALOGUE, HISTORY, RECENT, POPULAR = 4_000, 100, 20, 300
+# as long as the bundled data's: its best sellers are every product sold in 90 days (up to 3,012)
+CATALOGUE, HISTORY, RECENT, POPULAR = 4_000, 100, 20, 3_000
 MODEL = "churn_90d"  # scores from SERVICE's features
 SERVER = """
 import sys, uvicorn
