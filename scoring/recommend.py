@@ -4,8 +4,9 @@ snapshot (each shares its best-seller list), streamed as Arrow batches into the 
 Every customer snapshot of the feature marts gets a list; one with no purchase history (a
 cold start) gets what the model gives an empty history, which is led by the best sellers of
 its snapshot, and is flagged `is_cold_start`. `is_repeat` flags products the customer bought
-before `as_of`. The dbt Python model `models/predictions/next_products.py` calls
-`recommend_relations`; `cartcast recommend` calls `recommend_one` on the online store's rows.
+before `as_of` (any of them, not only the most-bought ones the model reads). The dbt Python
+model `models/predictions/next_products.py` calls `recommend_relations`; `cartcast recommend`
+calls `recommend_one` on the online store's rows.
 """
 
 from __future__ import annotations
@@ -203,11 +204,19 @@ def recommend_relations(
     session.register(view, pa.RecordBatchReader.from_batches(OUTPUT, batches))
     log.info("%s v%s recommends with %s", name, model.version, model.provider)
     scored_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # The model reads only a customer's `recommend_history_length` most-bought products, so a
+    # product they bought beyond those can reach the list looking new: the flag is checked
+    # against every purchase
     return session.sql(
         f"""
         select l.customer_id, l.as_of, '{name}' as model_name, l.model_version, l.rank,
-            l.product_id, d.description, l.score, l.is_repeat, l.is_cold_start,
-            timestamp '{scored_at}' as scored_at
+            l.product_id, d.description, l.score,
+            l.is_repeat or exists (
+                select 1 from {tables["int_customer_product_days"]} as b
+                where b.customer_id = l.customer_id and b.product_id = l.product_id
+                    and b.first_ordered_at < l.as_of
+            ) as is_repeat,
+            l.is_cold_start, timestamp '{scored_at}' as scored_at
         from {view} as l
         left join {tables["int_product_descriptions"]} as d on d.product_id = l.product_id
         """

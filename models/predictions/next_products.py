@@ -13,6 +13,7 @@ def model(dbt, session):
         "customer_product_history": dbt.ref("customer_product_history"),
         "product_popularity": dbt.ref("product_popularity"),
         "int_product_descriptions": dbt.ref("int_product_descriptions"),
+        "int_customer_product_days": dbt.ref("int_customer_product_days"),
     }
     from scoring.recommend import recommend_relations
 
