@@ -58,6 +58,11 @@ class RecommenderOptions:
             return {n: u for n, u in rec.CANDIDATES.items() if u is None}
         return dict(rec.CANDIDATES)
 
+    @property
+    def selects(self) -> bool:
+        """Whether a champion is chosen on the selection slice (with one candidate, no)."""
+        return len(self.candidates()) > 1
+
 
 @dataclass
 class Prepared:
@@ -129,8 +134,7 @@ def prepare(
         prepared = Prepared(
             spec, version, cutoff, train_window, valid_window, train, valid, popular, int(width)
         )
-        # with one candidate there is no selection fit, so nothing counted before it
-        times = (prepared.selection_start, cutoff) if len(options.candidates()) > 1 else (cutoff,)
+        times = (prepared.selection_start, cutoff) if options.selects else (cutoff,)
         for before in times:
             prepared.co_purchase[before] = data.co_purchase_counts(con, before)
     finally:
@@ -279,7 +283,7 @@ def fit_candidates(
 
     selection: dict[str, float | None] = {label: None for label in labels}
     seconds = dict.fromkeys(labels, 0.0)
-    if len(labels) > 1:
+    if options.selects:
         before_selection = prepared.neighbours(coder.vocab, prepared.selection_start)
         for label, use in labels.items():
             started = time.perf_counter()
