@@ -188,14 +188,20 @@ def dbt_side(
     # the profile's cap (cartcast.warehouse.memory): the option's, else the project's default
     extra_env = {memory.ENV_LIMIT: memory_limit} if memory_limit else None
 
-    def build() -> str | None:
+    def run(dbt_args: list[str]) -> str | None:
         try:
-            run_dbt(args, warehouse, dbt_vars, work_dir=work / "dbt", extra_env=extra_env)
+            run_dbt(dbt_args, warehouse, dbt_vars, work_dir=work / "dbt", extra_env=extra_env)
         except DbtError as err:
             return str(err)
         return None
 
-    error, wall, peak = measured(build)
+    # dbt parses the project once and keeps the result (target/partial_parse.msgpack) for the
+    # next command with the same vars and profile, as every `dbt build` after a user's first
+    # does. The parse is timed apart, and the build after it is the one compared.
+    parse_error, parse_wall, _ = measured(lambda: run(["parse"]))
+    if parse_error:
+        raise RuntimeError(f"dbt parse failed:\n{parse_error}")
+    error, wall, peak = measured(lambda: run(args))
     rows = {}
     if warehouse.duckdb_path.exists():
         con = duckdb.connect(str(warehouse.duckdb_path), read_only=True)
@@ -216,7 +222,42 @@ def dbt_side(
         ),
         key=lambda item: -item[1],
     )
-    return {"wall": wall, "peak": peak, "rows": rows, "models": models, "error": error}
+    return {
+        "wall": wall,
+        "parse": parse_wall,
+        "peak": peak,
+        "rows": rows,
+        "models": models,
+        "error": error,
+        "phases": _phases(work / "dbt", wall),
+    }
+
+
+def _phases(dbt_dir: Path, wall: float) -> dict[str, float]:
+    """Where the build's wall time went: dbt's own start (the process, its imports, the
+    manifest, the first connection), the nodes (first node start to last node end, hooks
+    included), and the end (run_results, the process's exit)."""
+    log = dbt_dir / "logs" / "dbt.log"
+    run_results = dbt_dir / "target" / "run_results.json"
+    if not log.exists() or not run_results.exists():
+        return {}
+    results = json.loads(run_results.read_text())
+    spans = [
+        (t["started_at"], t["completed_at"])
+        for r in results["results"]
+        for t in r["timing"]
+        if t["name"] == "execute" and t.get("started_at")
+    ]
+    if not spans:
+        return {}
+    first = min(datetime.fromisoformat(a.rstrip("Z")) for a, _ in spans)
+    last = max(datetime.fromisoformat(b.rstrip("Z")) for _, b in spans)
+    nodes = (last - first).total_seconds()
+    return {
+        "nodes": nodes,
+        "outside_nodes": wall - nodes,
+        "node_seconds": sum(r["execution_time"] for r in results["results"]),
+    }
 
 
 def _print_slowest(dbt: dict) -> None:
@@ -240,6 +281,15 @@ def _report_dbt(dbt: dict, raw_rows: int) -> None:
                 print(f"    {name}: {status} after {seconds:.1f}s: {' '.join(first)[:200]}")
     else:
         print(_line("dbt", dbt["wall"], raw_rows, dbt["peak"]), flush=True)
+    phases = dbt.get("phases") or {}
+    if phases:
+        print(
+            f"  dbt     parse (once, kept for the next build)={dbt['parse']:.1f}s; the build: "
+            f"nodes {phases['nodes']:.1f}s (their own times add to {phases['node_seconds']:.1f}s "
+            f"on 2 threads), outside the nodes {phases['outside_nodes']:.1f}s (process start, "
+            "imports, manifest, first connection, exit)",
+            flush=True,
+        )
 
 
 def oracle_side(files: dict[str, Path], work: Path) -> dict:
@@ -321,7 +371,8 @@ def bench_size(name: str, order_lines: int, opts: argparse.Namespace) -> dict:
             print(f"  polars  parts: {parts}; own max RSS {_gib(oracle['self_maxrss'])}")
             if not dbt["error"]:
                 ratio = oracle["wall"] / dbt["wall"]
-                print(f"  ratio dbt/polars speed = {ratio:.2f}")
+                cold = oracle["wall"] / (dbt["wall"] + dbt["parse"])
+                print(f"  ratio dbt/polars speed = {ratio:.2f} ({cold:.2f} with the parse)")
             built = {k: v for k, v in dbt["rows"].items() if v is not None}
             if built:
                 same = all(oracle["rows"][k] == v for k, v in built.items())

@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 from functools import cache
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -34,8 +35,10 @@ from duckdb.sqltypes import DOUBLE, INTEGER, VARCHAR, DuckDBPyType
 from cartcast import catalog
 from cartcast.errors import RegistryError, ScoringError
 from cartcast.registry import versions as registry
-from scoring.model import ScoringModel, from_entry
-from scoring.model_inputs import Input, feed
+
+if TYPE_CHECKING:
+    from scoring.model import ScoringModel
+    from scoring.model_inputs import Input
 
 JSON = DuckDBPyType("JSON")
 
@@ -92,11 +95,17 @@ class Models:
 
     @cache  # noqa: B019 - one Models per connection, kept as long as its functions
     def model(self, name: str, version: int) -> ScoringModel:
+        # imported on first use: every dbt run registers these functions, few call them, and
+        # ONNX's import alone was most of dbt's connection start-up
+        from scoring.model import from_entry
+
         if (name, version) not in self.entries:
             raise RegistryError(f"No model {name} v{version}; see `cartcast models list`.")
         return from_entry(self.entries[(name, version)])
 
     def score(self, name: str, version: int, features: pa.ChunkedArray) -> pa.Array:
+        from scoring.model_inputs import feed
+
         model = self.model(name, version)
         scores = model.score(feed(_rows(features, model), model.inputs))
         return pa.array(scores.astype(np.float64))

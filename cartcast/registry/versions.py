@@ -16,13 +16,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from cartcast.errors import RegistryError
 from cartcast.warehouse.connection import connect as connect_warehouse
 from cartcast.warehouse.paths import PROJECT_DIR, Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLE = "ml.model_registry"
 # Stored with each version at training: the drift reference (scoring/reference.py) and the
@@ -242,6 +245,9 @@ def newer_service(name: str, known: str, new: str) -> bool:
 
 
 def _naive(values) -> list[datetime]:
+    # imported here: the dbt plugin loads this module on every connection, pandas is slow to load
+    import pandas as pd
+
     return [pd.Timestamp(v).tz_convert("UTC").tz_localize(None).to_pydatetime() for v in values]
 
 

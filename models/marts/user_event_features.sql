@@ -49,8 +49,17 @@ event_stats as (
             as {{ name }}_{{ w }}m,
         {% endfor %}
         {% endfor %}
-        count(distinct product_id) as distinct_items,
-        count(distinct category_id) as distinct_categories,
+        -- distinct counts: each product (category) once, at its last event before as_of
+        sum(case
+            when product_id is not null
+                and (next_product_event_at is null or next_product_event_at >= as_of)
+            then 1 else 0
+        end) as distinct_items,
+        sum(case
+            when category_id is not null
+                and (next_category_event_at is null or next_category_event_at >= as_of)
+            then 1 else 0
+        end) as distinct_categories,
         min(minutes_before_as_of) as minutes_since_last_event,
         min(case when event_type = 'cart' then minutes_before_as_of end)
             as minutes_since_last_cart,
