@@ -91,6 +91,22 @@
     )
 {%- endmacro %}
 
+{#- Elements `first` .. `last` (1-based, inclusive) of a list, the last first. -#}
+{% macro list_slice_reversed(list_expr, first, last) -%}
+    {{ return(adapter.dispatch('list_slice_reversed', 'cartcast')(list_expr, first, last)) }}
+{%- endmacro %}
+{% macro default__list_slice_reversed(list_expr, first, last) -%}
+    list_reverse(({{ list_expr }})[{{ first }}:{{ last }}])
+{%- endmacro %}
+
+{#- `body` (an expression of `var`) applied to each element of a list. -#}
+{% macro list_map(list_expr, var, body) -%}
+    {{ return(adapter.dispatch('list_map', 'cartcast')(list_expr, var, body)) }}
+{%- endmacro %}
+{% macro default__list_map(list_expr, var, body) -%}
+    list_transform({{ list_expr }}, lambda {{ var }}: {{ body }})
+{%- endmacro %}
+
 {# A regular grid of timestamps from start to end inclusive, every `step_seconds`. #}
 {% macro timestamp_grid(start_expr, end_expr, step_seconds, column_name) -%}
     {{ return(adapter.dispatch('timestamp_grid', 'cartcast')(start_expr, end_expr, step_seconds, column_name)) }}
@@ -166,6 +182,14 @@
         reverse(array_sort(collect_list(named_struct('k', {{ sort_key }}, 'v', {{ expr }})))),
         x -> x.v
     )
+{%- endmacro %}
+
+{% macro spark__list_slice_reversed(list_expr, first, last) -%}
+    reverse(slice({{ list_expr }}, {{ first }}, {{ last }} - ({{ first }}) + 1))
+{%- endmacro %}
+
+{% macro spark__list_map(list_expr, var, body) -%}
+    transform({{ list_expr }}, {{ var }} -> {{ body }})
 {%- endmacro %}
 
 {% macro spark__timestamp_grid(start_expr, end_expr, step_seconds, column_name) -%}

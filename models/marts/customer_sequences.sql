@@ -1,8 +1,9 @@
 {{ config(slicing={'rows_of': 'int_customer_snapshot_features', 'bytes_per_row': 8192}, **parquet_mart_config()) }}
 {#-
   Each customer's most recent `sequence_length` bought products before each snapshot,
-  newest first, as lists (for sequence models). Lines are found by their running number,
-  so each snapshot touches only N lines, not the customer's whole history.
+  newest first, as lists (for sequence models). Each snapshot finds the running number of
+  its customer's last line before it and takes the slice of the customer's lines that ends
+  there, so no line is copied once per snapshot that sees it.
 -#}
 with
 
@@ -57,31 +58,36 @@ last_line_before_as_of as (
 
 ),
 
-offsets as (
+customer_lines as (
 
-    -- 0 .. sequence_length - 1: each snapshot looks up exactly these line numbers, so the
-    -- join is an equi-join on (customer, line number) and never scans a whole history
-    {% for k in range(var('sequence_length')) %}
-    select {{ k }} as lines_back{% if not loop.last %} union all{% endif %}
-    {% endfor %}
+    -- each customer's lines once, as lists indexed by line number (line numbers run 1, 2, ...
+    -- per customer); a snapshot then takes a slice of them, so no line is copied once per
+    -- snapshot that sees it and no list is built per (customer, snapshot)
+    select
+        customer_id,
+        {{ list_by_key_descending('product_id', '-line_number') }} as product_ids,
+        {{ list_by_key_descending('quantity', '-line_number') }} as quantities,
+        {{ list_by_key_descending('ordered_at', '-line_number') }} as ordered_ats
+    from lines
+    group by customer_id
 
 ),
 
-recent_lines as (
+recent as (
 
     select
         last_line_before_as_of.customer_id,
         last_line_before_as_of.as_of,
-        lines.line_number,
-        lines.product_id,
-        lines.quantity,
-        round({{ days_between('lines.ordered_at', 'last_line_before_as_of.as_of') }}, 6)
-            as days_before_as_of
+        last_line_before_as_of.last_line_number,
+        greatest(
+            last_line_before_as_of.last_line_number - {{ var('sequence_length') - 1 }}, 1
+        ) as first_line_number,
+        customer_lines.product_ids,
+        customer_lines.quantities,
+        customer_lines.ordered_ats
     from last_line_before_as_of
-    cross join offsets
-    inner join lines
-        on lines.customer_id = last_line_before_as_of.customer_id
-        and lines.line_number = last_line_before_as_of.last_line_number - offsets.lines_back
+    inner join customer_lines
+        on customer_lines.customer_id = last_line_before_as_of.customer_id
 
 ),
 
@@ -90,12 +96,17 @@ final as (
     select
         customer_id,
         as_of,
-        {{ list_by_key_descending('product_id', 'line_number') }} as recent_product_ids,
-        {{ list_by_key_descending('quantity', 'line_number') }} as recent_quantities,
-        {{ list_by_key_descending('days_before_as_of', 'line_number') }} as recent_days_before_as_of,
-        count(*) as sequence_length
-    from recent_lines
-    group by customer_id, as_of
+        {{ list_slice_reversed('product_ids', 'first_line_number', 'last_line_number') }}
+            as recent_product_ids,
+        {{ list_slice_reversed('quantities', 'first_line_number', 'last_line_number') }}
+            as recent_quantities,
+        {{ list_map(
+            list_slice_reversed('ordered_ats', 'first_line_number', 'last_line_number'),
+            'ordered_at',
+            'round(' ~ days_between('ordered_at', 'as_of') ~ ', 6)'
+        ) }} as recent_days_before_as_of,
+        last_line_number - first_line_number + 1 as sequence_length
+    from recent
 
 )
 
