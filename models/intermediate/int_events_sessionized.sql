@@ -47,7 +47,7 @@ numbered as (
 
 ),
 
-final as (
+sessionized as (
 
     select
         event_id,
@@ -58,6 +58,33 @@ final as (
         category_id,
         occurred_at
     from numbered
+
+),
+
+final as (
+
+    -- the user's next event on the same product, in the same category and in the same
+    -- session, and the session's previous event. An event is the last of its product
+    -- (category, session) in a window that ends at as_of exactly when that next time is null
+    -- or at or after as_of, and the first of its session in the window when the previous one
+    -- is outside it: so the clickstream features count distinct products and sessions, and
+    -- measure sessions, in one pass over (event, snapshot) rows with no distinct aggregate.
+    -- Here, in a table, they are computed once (a view's unused windows are not pruned).
+    select
+        *,
+        lead(occurred_at) over (
+            partition by user_id, product_id order by occurred_at, event_id
+        ) as next_product_event_at,
+        lead(occurred_at) over (
+            partition by user_id, category_id order by occurred_at, event_id
+        ) as next_category_event_at,
+        lead(occurred_at) over (
+            partition by user_id, session_id order by occurred_at, event_id
+        ) as next_session_event_at,
+        lag(occurred_at) over (
+            partition by user_id, session_id order by occurred_at, event_id
+        ) as previous_session_event_at
+    from sessionized
 
 )
 

@@ -21,24 +21,6 @@ events as (
 
 ),
 
-events_with_next as (
-
-    -- when the user next touched the same product and the same category: the event is the
-    -- last of its product (category) in a window that ends at as_of exactly when that next
-    -- time is null or at or after as_of, so a count of such events is the window's distinct
-    -- count (user_event_features), without a distinct aggregate over every (event, snapshot)
-    select
-        *,
-        lead(occurred_at) over (
-            partition by user_id, product_id order by occurred_at, event_id
-        ) as next_product_event_at,
-        lead(occurred_at) over (
-            partition by user_id, category_id order by occurred_at, event_id
-        ) as next_category_event_at
-    from events
-
-),
-
 first_snapshot as (
 
     select min(as_of) as first_as_of from calendar
@@ -65,7 +47,7 @@ event_slots as (
             / {{ step * 60 }}
         ) as bigint) as slot,
         first_snapshot.first_as_of
-    from events_with_next as events
+    from events
     cross join first_snapshot
 
 ),
@@ -94,6 +76,8 @@ final as (
         candidate_snapshots.occurred_at,
         candidate_snapshots.next_product_event_at,
         candidate_snapshots.next_category_event_at,
+        candidate_snapshots.next_session_event_at,
+        candidate_snapshots.previous_session_event_at,
         {{ minutes_between('candidate_snapshots.occurred_at', 'calendar.as_of') }}
             as minutes_before_as_of
     from candidate_snapshots

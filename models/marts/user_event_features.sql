@@ -6,35 +6,12 @@
   the build linear in events.
 -#}
 {%- set active = var('event_active_window_minutes') -%}
+{%- set is_last = '(next_session_event_at is null or next_session_event_at >= as_of)' -%}
 with
 
 history as (
 
     select * from {{ ref('int_user_events_before_snapshots') }}
-
-),
-
-sessions_as_of as (
-
-    select
-        user_id,
-        as_of,
-        session_id,
-        {{ minutes_between('min(occurred_at)', 'max(occurred_at)') }} as session_minutes
-    from history
-    group by user_id, as_of, session_id
-
-),
-
-session_stats as (
-
-    select
-        user_id,
-        as_of,
-        count(*) as sessions,
-        avg(session_minutes) as avg_session_minutes
-    from sessions_as_of
-    group by user_id, as_of
 
 ),
 
@@ -63,7 +40,19 @@ event_stats as (
         min(minutes_before_as_of) as minutes_since_last_event,
         min(case when event_type = 'cart' then minutes_before_as_of end)
             as minutes_since_last_cart,
-        count(*) as events
+        count(*) as events,
+        -- sessions: each once, at its last event before as_of; a session's span in the window
+        -- is (its first event's seconds to as_of) - (its last event's), date_diff counting
+        -- whole-second boundaries as the span of min to max would
+        sum(case when {{ is_last }} then 1 else 0 end) as sessions,
+        sum(case
+            when previous_session_event_at is null
+                or {{ minutes_between('previous_session_event_at', 'as_of') }} > {{ active }}
+            then {{ dbt.datediff('occurred_at', 'as_of', 'second') }} else 0
+        end)
+        - sum(case
+            when {{ is_last }} then {{ dbt.datediff('occurred_at', 'as_of', 'second') }} else 0
+        end) as session_seconds
     from history
     group by user_id, as_of
 
@@ -82,14 +71,12 @@ final as (
         cast(event_stats.distinct_items as bigint) as distinct_items,
         cast(event_stats.distinct_categories as bigint) as distinct_categories,
         cast(event_stats.events as bigint) as events,
-        cast(session_stats.sessions as bigint) as sessions,
-        round(session_stats.avg_session_minutes, 6) as avg_session_minutes,
+        cast(event_stats.sessions as bigint) as sessions,
+        round(event_stats.session_seconds / cast(60 as double) / event_stats.sessions, 6)
+            as avg_session_minutes,
         round(event_stats.minutes_since_last_event, 6) as minutes_since_last_event,
         round(event_stats.minutes_since_last_cart, 6) as minutes_since_last_cart
     from event_stats
-    inner join session_stats
-        on event_stats.user_id = session_stats.user_id
-        and event_stats.as_of = session_stats.as_of
 
 )
 
