@@ -107,7 +107,9 @@ def test_clickstream_events_after_the_cutoff_change_no_session_encoder_weight(
     again = _pretrained_again_with(
         real_warehouse,
         tmp_path,
-        f"insert into {EVENTS} select event_id || '-later', user_id || '-later', "
+        # the columns named: the table has more (each event's neighbours), left null here
+        f"insert into {EVENTS} (event_id, user_id, session_id, event_type, product_id, "
+        "category_id, occurred_at) select event_id || '-later', user_id || '-later', "
         "session_id || '-later', event_type, product_id, category_id || '-later', "
         f"occurred_at + interval 1 day from {EVENTS}",
         f"select count(*) from {EVENTS} where occurred_at >= ?",
