@@ -239,12 +239,12 @@ def dbt_side(
 
 
 def _phases(dbt_dir: Path, wall: float) -> dict[str, float]:
-    """Where the build's wall time went: dbt's own start (the process, its imports, the
-    manifest, the first connection), the nodes (first node start to last node end, hooks
-    included), and the end (run_results, the process's exit)."""
-    log = dbt_dir / "logs" / "dbt.log"
+    """Where the build's wall time went, from run_results.json: the nodes (the first node's
+    start to the last one's end, hooks included), the rest of the wall time outside them (the
+    process, dbt's imports, the manifest, the first connection, the exit), and the nodes' own
+    times added up (more than their span when two threads overlap)."""
     run_results = dbt_dir / "target" / "run_results.json"
-    if not log.exists() or not run_results.exists():
+    if not run_results.exists():
         return {}
     results = json.loads(run_results.read_text())
     spans = [
