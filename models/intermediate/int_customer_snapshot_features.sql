@@ -68,23 +68,23 @@ aggregated as (
         min(days_before_as_of) filter (where is_completed = 1) as recency_days,
         max(days_before_as_of) as tenure_days,
         {% for n in [7, 30, 90, 365] %}
-        sum(case when is_completed = 1 and days_before_as_of <= {{ n }} then 1 else 0 end)
+        count(case when is_completed = 1 and days_before_as_of <= {{ n }} then 1 end)
             as orders_{{ n }}d,
         coalesce(sum(case when days_before_as_of <= {{ n }} then net_amount end), 0)
             as spend_{{ n }}d,
         {% endfor %}
-        sum(is_completed) as orders_lifetime,
+        count(case when is_completed = 1 then 1 end) as orders_lifetime,
         sum(net_amount) as spend_lifetime,
         sum(case when is_completed = 1 then net_amount end) as gross_spend_lifetime,
-        sum(1 - is_completed) as cancelled_orders_lifetime,
+        count(case when is_completed = 0 then 1 end) as cancelled_orders_lifetime,
         count(*) as all_orders_lifetime,
         -sum(case when is_completed = 0 then net_amount else 0 end) as returned_amount_lifetime,
         avg(case when is_completed = 1 then line_count end) as avg_basket_lines,
         avg(case when is_completed = 1 then item_count end) as avg_basket_items,
         avg(days_since_previous_order) as days_between_orders_mean,
         stddev_samp(days_since_previous_order) as days_between_orders_std,
-        sum(case when is_completed = 1 and days_before_as_of > 30 and days_before_as_of <= 120
-            then 1 else 0 end) as orders_31_120d,
+        count(case when is_completed = 1 and days_before_as_of > 30 and days_before_as_of <= 120
+            then 1 end) as orders_31_120d,
         -- 1e0 is a double on every engine (Spark reads 1.0 as a decimal, and would keep one)
         avg(case when is_completed = 1 then
             case when {{ is_weekend('ordered_at') }} then 1e0 else 0e0 end end)
@@ -127,7 +127,7 @@ distinct_products as (
             customer_id,
             happened_at as as_of,
             sort_key,
-            sum(is_first_purchase) over (
+            count(case when is_first_purchase = 1 then 1 end) over (
                 partition by customer_id order by happened_at, sort_key
                 rows between unbounded preceding and current row
             ) as distinct_products

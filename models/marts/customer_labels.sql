@@ -42,12 +42,12 @@ future_orders as (
     select
         labellable.customer_id,
         labellable.as_of,
-        sum(case when orders.status = 'completed'
+        count(case when orders.status = 'completed'
             and orders.ordered_at < {{ dbt.dateadd('day', 30, 'labellable.as_of') }}
-            then 1 else 0 end) as completed_orders_30d,
-        sum(case when orders.status = 'completed'
+            then 1 end) as completed_orders_30d,
+        count(case when orders.status = 'completed'
             and orders.ordered_at < {{ dbt.dateadd('day', 90, 'labellable.as_of') }}
-            then 1 else 0 end) as completed_orders_90d,
+            then 1 end) as completed_orders_90d,
         sum(case when orders.ordered_at < {{ dbt.dateadd('day', 90, 'labellable.as_of') }}
             then orders.net_amount else 0 end) as net_amount_90d
     from labellable

@@ -22,21 +22,19 @@ event_stats as (
         as_of,
         {% for w in [5, 15, active] %}
         {% for t, name in [('view', 'views'), ('cart', 'carts'), ('favorite', 'favorites'), ('purchase', 'purchases')] %}
-        sum(case when event_type = '{{ t }}' and minutes_before_as_of <= {{ w }} then 1 else 0 end)
+        count(case when event_type = '{{ t }}' and minutes_before_as_of <= {{ w }} then 1 end)
             as {{ name }}_{{ w }}m,
         {% endfor %}
         {% endfor %}
         -- distinct counts: each product (category) once, at its last event before as_of
-        sum(case
+        count(case
             when product_id is not null
                 and (next_product_event_at is null or next_product_event_at >= as_of)
-            then 1 else 0
-        end) as distinct_items,
-        sum(case
+            then 1 end) as distinct_items,
+        count(case
             when category_id is not null
                 and (next_category_event_at is null or next_category_event_at >= as_of)
-            then 1 else 0
-        end) as distinct_categories,
+            then 1 end) as distinct_categories,
         min(minutes_before_as_of) as minutes_since_last_event,
         min(case when event_type = 'cart' then minutes_before_as_of end)
             as minutes_since_last_cart,
@@ -44,7 +42,7 @@ event_stats as (
         -- sessions: each once, at its last event before as_of; a session's span in the window
         -- is (its first event's seconds to as_of) - (its last event's), date_diff counting
         -- whole-second boundaries as the span of min to max would
-        sum(case when {{ is_last }} then 1 else 0 end) as sessions,
+        count(case when {{ is_last }} then 1 end) as sessions,
         sum(case
             when previous_session_event_at is null
                 or {{ minutes_between('previous_session_event_at', 'as_of') }} > {{ active }}
