@@ -9,8 +9,9 @@ than the one stored (or an earlier row of the batch) is skipped, as in Feast.
 `online_write_arrow` (called by `engine.CartcastComputeEngine`) differs only in how the
 commands get to Redis: per batch of `bulk_entities` entities, one pipelined round of HGET for
 the stored event times and one of HSET (and EXPIRE with `key_ttl_seconds`), each written as
-one buffer of Redis protocol built with Arrow from the column-encoded values. The HSETs go
-out from a second thread while the next batch is encoded; their one-line replies are counted
+one buffer of Redis protocol built with Arrow from the column-encoded values. The HSETs, and
+right behind them the next batch's HGETs, go out from a second thread while the next batch is
+encoded; the HSETs' one-line replies are counted
 (and parsed only if one is an error), the HGET replies parsed by hiredis. Without hiredis,
 and for Redis Cluster, Sentinel and TLS connections, Feast's own writer is used, as it is for
 `online_write_batch`. Reads are Feast's own (`RedisOnlineStore`), unchanged.
@@ -101,13 +102,20 @@ class CartcastRedisOnlineStore(RedisOnlineStore):
                 parts += [b"*3\r\n$6\r\nEXPIRE\r\n", *_frames(keys_), _frame(ttl)]
             return _commands(parts)
 
-        # While Redis works through one batch of writes (sent from a second thread), this
-        # thread encodes the next batch and, when the last batch was written whole, builds
-        # its writes too. Commands on the connection stay in order, so a batch's HGETs see
-        # the writes of the batches before it.
+        # While Redis works through one batch of writes and the next batch's reads of the
+        # stored event times (both sent from a second thread), this thread encodes the next
+        # batch and, when the last batch was written whole, builds its writes too. Commands
+        # on the connection stay in order, so a batch's HGETs, sent right behind the writes
+        # of the batch before, see those writes; and Redis is not left idle waiting for them.
+        def hget(start: int) -> _Commands:
+            return _commands([_HGET, *_frames(redis_keys.slice(start, step)), _frame(ts_field)])
+
         owed = 0  # replies still to read for the writes in flight
         prebuild = True
+        check = not store.skip_dedup
         try:
+            if check and data.num_rows:
+                conn.send(hget(0))
             for start in range(0, data.num_rows, step):
                 rows = encode_rows(
                     data.slice(start, step),
@@ -125,30 +133,34 @@ class CartcastRedisOnlineStore(RedisOnlineStore):
                 values = [rows.features[f.name].values for f in table.features]
                 writes = hset(chunk_keys, ts_bytes, values) if prebuild else None
                 todo = None
-                if not store.skip_dedup:
-                    conn.send(_commands([_HGET, *_frames(chunk_keys), _frame(ts_field)]))
+                if check:
                     conn.skip_replies(owed)
                     owed = 0
                     stored = conn.read(rows.num_rows)
                     new_nanos = [nanos for _, nanos in stamps]
                     todo = _newer(chunk_keys, stored, new_nanos, rows.event_ts.codes)
                     prebuild = len(todo) == rows.num_rows
-                    if not todo:
-                        continue
                     if prebuild:
                         todo = None
                 if todo is not None:
-                    index = pa.array(todo)
-                    writes = hset(
-                        chunk_keys.take(index),
-                        ts_bytes.take(index),
-                        [v.take(index) for v in values],
+                    index = pa.array(todo, type=pa.int64())
+                    writes = (
+                        hset(
+                            chunk_keys.take(index),
+                            ts_bytes.take(index),
+                            [v.take(index) for v in values],
+                        )
+                        if todo
+                        else None
                     )
                 elif writes is None:
                     writes = hset(chunk_keys, ts_bytes, values)
+                batch = [writes] if writes is not None else []
+                if check and start + step < data.num_rows:
+                    batch.append(hget(start + step))
                 conn.skip_replies(owed)
-                conn.send_in_background(writes)
-                owed = writes.count
+                conn.send_in_background(*batch)
+                owed = writes.count if writes is not None else 0
             conn.skip_replies(owed)
         except BaseException:
             self._close_bulk()
@@ -320,12 +332,18 @@ class _RespConnection:
         except OSError as e:
             raise RedisConnectionError(f"Error talking to Redis at {self.address}. {e}") from e
 
-    def send_in_background(self, commands: _Commands) -> None:
-        """Send from a second thread; the next send or read waits for it to finish."""
+    def send_in_background(self, *batches: _Commands) -> None:
+        """Send from a second thread, in order; the next send or read waits for it to finish."""
         self._wait_for_sender()
+        if not batches:
+            return
         if self._sender is None:
             self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redis-bulk")
-        self._sending = self._sender.submit(self.sock.sendall, commands.payload)
+        self._sending = self._sender.submit(self._send_all, [b.payload for b in batches])
+
+    def _send_all(self, payloads: list[memoryview]) -> None:
+        for payload in payloads:
+            self.sock.sendall(payload)
 
     def _wait_for_sender(self) -> None:
         if self._sending is not None:
