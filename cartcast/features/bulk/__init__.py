@@ -1,9 +1,10 @@
 """Fast materialization for Feast, inside Feast's own extension points.
 
 - `engine.CartcastComputeEngine` (`batch_engine:` in feature_store.yaml) is Feast's local
-  compute engine with one node swapped: instead of turning every row into Python protobuf
+  compute engine with three nodes swapped: instead of turning every row into Python protobuf
   objects, the output node encodes whole Arrow columns at once (`encode.py`) and hands them
-  to the online store's bulk writer.
+  to the online store's bulk writer; the filter and the newest row per entity stay in Arrow
+  instead of going through pandas and back.
 - `sqlite.CartcastSqliteOnlineStore` and `redis.CartcastRedisOnlineStore`
   (`online_store: type:`) are Feast's SQLite and Redis stores with bulk writers added and a
   batched `online_write_batch`. Reads are Feast's own, unchanged.
