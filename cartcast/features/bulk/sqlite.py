@@ -5,10 +5,15 @@ entity and feature (entity_key, feature_name, value, value_text, event_ts, creat
 the same upsert. What changes is how rows get there:
 
 - `online_write_arrow` (called by `engine.CartcastComputeEngine`): values are encoded a column
-  at a time (`encode.py`), entities are sorted by key so SQLite appends to its B-trees instead
-  of inserting all over them, and one statement inserts all of an entity's rows, run with
-  `executemany` over `bulk_entities` entities at a time, all in one transaction (as stock
-  Feast writes a batch);
+  at a time (`encode.py`) and entities sorted by key so SQLite appends to its B-trees instead
+  of inserting all over them. Binding Python values costs about as much as SQLite's own
+  insert, so the two run side by side: forked child processes (`bulk_workers`, two by
+  default) encode `bulk_entities` entities at a time and bind them (one statement per
+  entity, `executemany`) into a private in-memory database, whose image (`serialize`) this
+  process loads (`deserialize`) and upserts into Feast's table with one `INSERT ... SELECT`
+  while the children stage the next slices. Threads would not do: two threads of one process
+  take turns on SQLite's global allocator lock. All of a batch goes in one transaction, as
+  stock Feast writes it;
 - `online_write_batch` (Feast's interface, for pushes and other engines): the same rows as
   stock Feast, with one `executemany` in one transaction instead of an `execute` per row.
 
@@ -17,6 +22,8 @@ Reads are Feast's own (`SqliteOnlineStore.online_read`), unchanged.
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -49,6 +56,10 @@ from cartcast.features.bulk.encode import (
 STORE_TYPE = "cartcast.features.bulk.sqlite.CartcastSqliteOnlineStore"
 # Rows of one multi-row INSERT: well below SQLite's limits on terms and variables.
 _ROWS_PER_STATEMENT = 200
+# The schema name the staged rows are attached under, on the store's connection.
+_STAGE = "cartcast_stage"
+_IMAGE, _ERROR = b"image", b"error"  # what the staging child's next message holds
+_COLUMNS = "entity_key, feature_name, value, value_text, event_ts, created_ts"
 
 
 class CartcastSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
@@ -59,6 +70,10 @@ class CartcastSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
     bulk_entities: int = 20_000
     """Entities encoded and inserted per `executemany` in bulk writes (one transaction for
     the whole batch either way); bounds the Python objects alive at once."""
+
+    bulk_workers: int = 2
+    """Child processes that encode and stage slices while this one inserts them (0: all in
+    this process). Each holds a slice's rows at a time, twice over while it hands them on."""
 
 
 class CartcastSqliteOnlineStore(SqliteOnlineStore):
@@ -119,11 +134,9 @@ class CartcastSqliteOnlineStore(SqliteOnlineStore):
         data, keys = sort_by_key(data, keys)
         nulls = columns_with_nulls(data)
         names = sorted((f.name for f in table.features), key=lambda s: s.encode("utf8"))
-        statements = [
-            (group, _insert_sql(self._table(config, table), group))
-            for group in _groups(names, _ROWS_PER_STATEMENT)
-        ]
+        statements = [(group, _stage_sql(group)) for group in _groups(names, _ROWS_PER_STATEMENT)]
         step = max(1, int(getattr(config.online_store, "bulk_entities", 20_000)))
+        workers = int(getattr(config.online_store, "bulk_workers", 2))
 
         def parameters(start: int) -> list[tuple[str, Iterator[tuple]]]:
             """Each statement and its parameters (one tuple per entity) for a slice."""
@@ -149,12 +162,34 @@ class CartcastSqliteOnlineStore(SqliteOnlineStore):
                 out.append((sql, zip(entity_keys, event_ts, created, *values, *texts, strict=True)))
             return out
 
-        # One transaction, as stock Feast writes a batch.
+        def staged(start: int) -> bytes:
+            """A slice's rows, in key then feature order, as the image of a private database."""
+            stage = sqlite3.connect(":memory:")
+            try:
+                stage.execute(f"CREATE TABLE rows ({_COLUMNS})")
+                with stage:
+                    for sql, params in parameters(start):
+                        stage.executemany(sql, params)
+                return stage.serialize()
+            finally:
+                stage.close()
+
+        # rowid order is the order the slice was staged in; WHERE true lets SQLite parse the
+        # upsert after a SELECT.
+        upsert = (
+            f"INSERT INTO main.{_quote_id(self._table(config, table))} ({_COLUMNS}) "
+            f"SELECT {_COLUMNS} FROM {_STAGE}.rows WHERE true ORDER BY rowid {_UPSERT}"
+        )
         conn = self._get_conn(config)
-        with conn:
-            for start in range(0, data.num_rows, step):
-                for sql, params in parameters(start):
-                    conn.executemany(sql, params)
+        conn.execute(f"ATTACH ':memory:' AS {_STAGE}")
+        try:
+            with conn:  # one transaction, as stock Feast writes a batch
+                starts = list(range(0, data.num_rows, step))
+                for image in _staged_images(staged, starts, workers):
+                    conn.deserialize(image, name=_STAGE)
+                    conn.execute(upsert)
+        finally:
+            conn.execute(f"DETACH {_STAGE}")
 
     # ---- Feast's row interface ------------------------------------------------------
 
@@ -177,8 +212,7 @@ class CartcastSqliteOnlineStore(SqliteOnlineStore):
                 text, _ = extract_text_and_num(val, False)
                 rows.append((key, feature_name, val.SerializeToString(), text, timestamp, created))
         sql = (
-            f"INSERT INTO {_quote_id(self._table(config, table))} "
-            "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
+            f"INSERT INTO {_quote_id(self._table(config, table))} ({_COLUMNS}) "
             f"VALUES (?, ?, ?, ?, ?, ?) {_UPSERT};"
         )
         conn = self._get_conn(config)
@@ -210,18 +244,85 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _insert_sql(table_name: str, names: list[str]) -> str:
-    """One INSERT of an entity's rows: ?1 key, ?2 event_ts, ?3 created_ts, then the values
-    and then the texts of `names`, in that order."""
+def _staged_images(
+    stage: Callable[[int], bytes], starts: list[int], workers: int
+) -> Iterator[bytes]:
+    """`stage(start)` for each start, in order. With more than one slice, `workers` forked
+    children stage them in turn (child i the slices i, i + workers, ...) while this process
+    inserts the ones before (at most one image waits per child); an error in a child is
+    raised here as it was raised there."""
+    workers = min(workers, len(starts))
+    alone = (
+        workers < 1
+        or len(starts) < 2
+        or "fork" not in multiprocessing.get_all_start_methods()
+        or multiprocessing.current_process().daemon  # a daemon may not start processes
+    )
+    if alone:
+        for start in starts:
+            yield stage(start)
+        return
+    context = multiprocessing.get_context("fork")
+    children = []
+    for i in range(workers):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_stage_in_child,
+            args=(stage, starts[i::workers], send),
+            name=f"cartcast-sqlite-stage-{i}",
+            daemon=True,
+        )
+        process.start()
+        send.close()
+        children.append((receive, process))
+    try:
+        for n in range(len(starts)):
+            receive, process = children[n % workers]
+            try:
+                kind, message = receive.recv_bytes(), receive.recv_bytes()
+            except EOFError:
+                process.join()
+                raise RuntimeError(
+                    f"A process staging SQLite rows ended without its rows (exit code "
+                    f"{process.exitcode}): out of memory? Lower `bulk_entities` or "
+                    "`bulk_workers` in feature_store.yaml and materialize again."
+                ) from None
+            if kind == _ERROR:
+                raise pickle.loads(message)
+            yield message
+    finally:
+        for receive, process in children:
+            receive.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+
+def _stage_in_child(stage: Callable[[int], bytes], starts: list[int], send) -> None:
+    try:
+        for start in starts:
+            image = stage(start)
+            send.send_bytes(_IMAGE)
+            send.send_bytes(image)
+    except BaseException as exc:  # every error goes back to the parent
+        try:
+            raised = pickle.dumps(exc)
+        except Exception:  # an exception that does not pickle
+            raised = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+        send.send_bytes(_ERROR)
+        send.send_bytes(raised)
+    finally:
+        send.close()
+
+
+def _stage_sql(names: list[str]) -> str:
+    """One INSERT of an entity's rows into the stage: ?1 key, ?2 event_ts, ?3 created_ts,
+    then the values and then the texts of `names`, in that order."""
     n = len(names)
     rows = ", ".join(
         f"(?1, {_literal(name)}, ?{4 + j}, ?{4 + n + j}, ?2, ?3)" for j, name in enumerate(names)
     )
-    return (
-        f"INSERT INTO {_quote_id(table_name)} "
-        "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
-        f"VALUES {rows} {_UPSERT}"
-    )
+    return f"INSERT INTO rows ({_COLUMNS}) VALUES {rows}"
 
 
 def _groups(items: list[str], size: int) -> list[list[str]]:
