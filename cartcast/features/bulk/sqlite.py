@@ -46,6 +46,7 @@ from feast.repo_config import RepoConfig
 from feast.utils import to_naive_utc
 from feast.value_type import ValueType
 
+from cartcast.errors import FeatureStoreError
 from cartcast.features.bulk.encode import (
     columns_with_nulls,
     encode_entity_keys,
@@ -282,7 +283,7 @@ def _staged_images(
                 kind, message = receive.recv_bytes(), receive.recv_bytes()
             except EOFError:
                 process.join()
-                raise RuntimeError(
+                raise FeatureStoreError(
                     f"A process staging SQLite rows ended without its rows (exit code "
                     f"{process.exitcode}): out of memory? Lower `bulk_entities` or "
                     "`bulk_workers` in feature_store.yaml and materialize again."
@@ -308,7 +309,7 @@ def _stage_in_child(stage: Callable[[int], bytes], starts: list[int], send) -> N
         try:
             raised = pickle.dumps(exc)
         except Exception:  # an exception that does not pickle
-            raised = pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+            raised = pickle.dumps(FeatureStoreError(f"{type(exc).__name__}: {exc}"))
         send.send_bytes(_ERROR)
         send.send_bytes(raised)
     finally:

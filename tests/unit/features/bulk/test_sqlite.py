@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from cartcast.errors import FeatureStoreError
 from cartcast.features.bulk.sqlite import _staged_images
 
 
@@ -55,10 +56,20 @@ def test_an_error_that_does_not_pickle_still_says_what_it_was() -> None:
             raise _Unpicklable("the slice is unreadable")
         return b"rows"
 
-    with pytest.raises(RuntimeError, match="_Unpicklable: the slice is unreadable"):
+    with pytest.raises(FeatureStoreError, match="_Unpicklable: the slice is unreadable"):
         list(_staged_images(refuse, [0, 10, 20], 2))
 
 
 class _Unpicklable(Exception):
     def __reduce__(self):
         raise TypeError("not picklable")
+
+
+def test_a_child_that_dies_is_reported_with_what_to_do() -> None:
+    def die(start: int) -> bytes:
+        if start:
+            os._exit(3)  # as the kernel's out-of-memory killer would end it
+        return b"rows"
+
+    with pytest.raises(FeatureStoreError, match=r"exit code 3\).*Lower `bulk_entities`"):
+        list(_staged_images(die, [0, 10, 20, 30], 2))
