@@ -133,15 +133,18 @@ KILL_MATERIALIZE = textwrap.dedent(
     # before that batch's transaction commits
     settings = feature_store.online_store_settings
     feature_store.online_store_settings = lambda *a, **k: {**settings(*a, **k), "bulk_entities": 20}
-    encode, calls = fast_sqlite.encode_rows, [0]
+    # slices are encoded by child processes: count and kill in this one, the writer, as each
+    # staged slice reaches it to be inserted
+    staged_images, calls = fast_sqlite._staged_images, [0]
 
-    def encode_then_die(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == int(sys.argv[3]):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return encode(*args, **kwargs)
+    def staged_then_die(*args, **kwargs):
+        for image in staged_images(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == int(sys.argv[3]):
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield image
 
-    fast_sqlite.encode_rows = encode_then_die
+    fast_sqlite._staged_images = staged_then_die
     feature_store.materialize(Warehouse(Path(sys.argv[1]), Path(sys.argv[2])))
     """
 )
