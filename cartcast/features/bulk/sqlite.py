@@ -267,9 +267,12 @@ def _staged_images(
     children = []
     for i in range(workers):
         receive, send = context.Pipe(duplex=False)
+        # the child closes every reading end it inherits (its own and earlier children's),
+        # so that if this process dies its writes fail and it exits instead of waiting
+        inherited = [r for r, _ in children] + [receive]
         process = context.Process(
             target=_stage_in_child,
-            args=(stage, starts[i::workers], send),
+            args=(stage, starts[i::workers], send, inherited),
             name=f"cartcast-sqlite-stage-{i}",
             daemon=True,
         )
@@ -299,7 +302,11 @@ def _staged_images(
             process.join()
 
 
-def _stage_in_child(stage: Callable[[int], bytes], starts: list[int], send) -> None:
+def _stage_in_child(
+    stage: Callable[[int], bytes], starts: list[int], send, inherited: list
+) -> None:
+    for receive in inherited:
+        receive.close()
     try:
         for start in starts:
             image = stage(start)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -73,3 +76,25 @@ def test_a_child_that_dies_is_reported_with_what_to_do() -> None:
 
     with pytest.raises(FeatureStoreError, match=r"exit code 3\).*Lower `bulk_entities`"):
         list(_staged_images(die, [0, 10, 20, 30], 2))
+
+
+KILLED_WRITER = """
+import os, signal, time
+from cartcast.features.bulk.sqlite import _staged_images
+
+def stage(start):
+    time.sleep(0.05)
+    return bytes(1 << 20)  # larger than a pipe's buffer: a send waits for the reader
+
+for n, image in enumerate(_staged_images(stage, list(range(40)), 2)):
+    if n == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_children_exit_when_the_writer_is_killed() -> None:
+    # The children share the writer's stdout: run() returns only once they are gone too.
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == -signal.SIGKILL
