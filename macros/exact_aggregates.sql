@@ -11,15 +11,26 @@
     cast(sum(cast({{ expr }} as decimal(38, 12))) as double)
 {%- endmacro %}
 
-{#- Squares are taken per row in double (the same on every run) and summed as decimal(38, 6);
-    multiplying two decimal(38, 12) sums would overflow 38 digits for amounts like spend. -#}
+{#- The spread from n * sum(x^2) - sum(x)^2, worked out in decimals over the values rounded to nine
+    places: exact, so the same on every run, and exactly zero when the values are all equal
+    (summing squares in double leaves a little noise that the square root turns into 1e-6).
+    The products fit 38 digits while sum(x^2) * count(x) stays below 1e20, far above day
+    counts. -#}
 {% macro exact_stddev_samp(expr) -%}
-    case when count({{ expr }}) > 1 then sqrt(greatest(0,
-        (
-            cast(sum(cast(cast({{ expr }} as double) * cast({{ expr }} as double)
-                as decimal(38, 6))) as double)
-            - power(cast(sum(cast({{ expr }} as decimal(38, 12))) as double), 2)
-            / count({{ expr }})
-        ) / (count({{ expr }}) - 1)
-    )) end
+    {{ return(adapter.dispatch('exact_stddev_samp', 'cartcast')(expr)) }}
+{%- endmacro %}
+{% macro default__exact_stddev_samp(expr) -%}
+    {%- set value = 'cast(' ~ expr ~ ' as decimal(18, 9))' -%}
+    case when count({{ expr }}) > 1 then sqrt(
+        cast(
+            count({{ expr }}) * sum({{ value }} * {{ value }})
+            - sum({{ value }}) * sum({{ value }})
+            as double
+        ) / (count({{ expr }}) * (count({{ expr }}) - 1))
+    ) end
+{%- endmacro %}
+{#- Spark keeps only six places of a product of two 38-digit decimals, so the sums above would
+    not be exact there: its own stddev_samp is as close as it gets. -#}
+{% macro spark__exact_stddev_samp(expr) -%}
+    stddev_samp({{ expr }})
 {%- endmacro %}

@@ -81,8 +81,10 @@ aggregated as (
         -sum(case when is_completed = 0 then net_amount else 0 end) as returned_amount_lifetime,
         avg(case when is_completed = 1 then line_count end) as avg_basket_lines,
         avg(case when is_completed = 1 then item_count end) as avg_basket_items,
-        avg(days_since_previous_order) as days_between_orders_mean,
-        stddev_samp(days_since_previous_order) as days_between_orders_std,
+        -- the gaps are fractional days: a plain avg() of doubles changes in its last bits
+        -- from run to run, which rounding to 6 places does not always hide
+        {{ exact_avg('days_since_previous_order') }} as days_between_orders_mean,
+        {{ exact_stddev_samp('days_since_previous_order') }} as days_between_orders_std,
         count(case when is_completed = 1 and days_before_as_of > 30 and days_before_as_of <= 120
             then 1 end) as orders_31_120d,
         -- 1e0 is a double on every engine (Spark reads 1.0 as a decimal, and would keep one)
