@@ -4,6 +4,7 @@
   inactivity.
 -#}
 {%- set user_order = 'partition by user_id order by occurred_at, event_id' -%}
+{%- set session_order = 'partition by user_id, session_id order by occurred_at, event_id' -%}
 with
 
 events as (
@@ -79,12 +80,8 @@ source_sessions as (
         product_id,
         category_id,
         occurred_at,
-        lead(occurred_at) over (
-            partition by user_id, session_id order by occurred_at, event_id
-        ) as next_session_event_at,
-        lag(occurred_at) over (
-            partition by user_id, session_id order by occurred_at, event_id
-        ) as previous_session_event_at
+        lead(occurred_at) over ({{ session_order }}) as next_session_event_at,
+        lag(occurred_at) over ({{ session_order }}) as previous_session_event_at
     from events
     where session_id is not null
 
