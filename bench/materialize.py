@@ -15,11 +15,11 @@ timed part is `FeatureStore.materialize` of `customer_features`: Feast reading t
 keeping the newest row per customer and writing the online store.
 
 Also printed, as the ceilings the figures run into on this machine: SQLite inserting the
-same rows from SQL alone (no Python at all; the median of 3 inserts), and redis-server taking the same hashes as HSETs
-from `redis-cli --pipe` (Redis's mass insertion, the protocol made beforehand); and, as a bound
-no client reaches, Redis's own time inside each HSET (INFO commandstats, which leaves out
-reading and parsing the command). And a parity check: Feast's `get_online_features` answers
-the same for a sample of customers from both paths.
+same rows from SQL alone (no Python at all; the median of 3 inserts), and redis-server taking
+the same hashes as HSETs from `redis-cli --pipe` (Redis's mass insertion, the protocol made
+beforehand); and, as a bound no client reaches, Redis's own time inside each HSET (INFO
+commandstats, which leaves out reading and parsing the command). And a parity check: Feast's
+`get_online_features` answers the same for a sample of customers from both paths.
 
     .venv/bin/python bench/materialize.py            # 1,000,000 customers, stock on 50,000
     .venv/bin/python bench/materialize.py --quick    # 20,000 and 5,000, under a minute
@@ -190,11 +190,13 @@ def _nan_as_text(answer: dict[str, list]) -> dict[str, list]:
 # ---- ceilings --------------------------------------------------------------------------
 
 
-def sqlite_ceiling(source_db: Path, customers: int, work: Path, repeats: int = 3) -> float:
+def sqlite_ceiling(
+    source_db: Path, customers: int, work: Path, repeats: int = 3
+) -> tuple[float, list[float]]:
     """Customers/s SQLite itself manages for the same rows into Feast's table layout:
     INSERT ... SELECT from a copy in memory, in key order, no Python per row; the median of
     `repeats` inserts, each into a new, empty database file (one insert varied by up to 10%
-    from run to run, as much as the goal's margin)."""
+    from run to run, as much as the goal's margin), and each insert's rate."""
     table = f"cartcast_{VIEW}"
     with contextlib.closing(sqlite3.connect(source_db)) as source:
         schema = source.execute(
@@ -229,7 +231,7 @@ def sqlite_ceiling(source_db: Path, customers: int, work: Path, repeats: int = 3
             (n,) = con.execute(f"select count(distinct entity_key) from target.{table}").fetchone()
             con.execute("detach target")
             target.unlink()
-        return n / float(np.median(times))
+        return n / float(np.median(times)), [n / t for t in times]
     finally:
         con.close()
 
@@ -331,12 +333,12 @@ def main() -> None:
         stock_s, stock, stock_dir = run(root, "sqlite-stock", root / "slice", "sqlite", None, False)
         fast_s, fast, fast_dir = run(root, "sqlite-fast", root / "full", "sqlite", None, True)
         parity = same_answers(stock, fast, sample)
-        ceiling = sqlite_ceiling(fast_dir / "online_store.db", n, root)
+        ceiling, inserts = sqlite_ceiling(fast_dir / "online_store.db", n, root)
         results["sqlite"] = (n_stock / stock_s, n / fast_s, ceiling)
         _report("sqlite", n_stock, stock_s, n, fast_s, parity)
         print(
             f"  ceiling: SQLite alone inserting the same rows (SQL, no Python; median of 3): "
-            f"{ceiling:,.0f} customers/s"
+            f"{ceiling:,.0f} customers/s (inserts: {', '.join(f'{r:,.0f}' for r in inserts)})"
         )
         del stock, fast
         shutil.rmtree(stock_dir, ignore_errors=True)
