@@ -11,11 +11,11 @@
     cast(sum(cast({{ expr }} as decimal(38, 12))) as double)
 {%- endmacro %}
 
-{#- The spread from n * sum(x^2) - sum(x)^2, worked out in decimals over the values rounded to nine
-    places: exact, so the same on every run, and exactly zero when the values are all equal
-    (summing squares in double leaves a little noise that the square root turns into 1e-6).
-    The products fit 38 digits while sum(x^2) * count(x) stays below 1e20, far above day
-    counts. -#}
+{#- The spread from n * sum(x^2) - sum(x)^2, worked out in decimals over the values rounded
+    to nine places: exact, so the same on every run, and exactly zero when the values are all
+    equal (summing squares in double leaves a little noise that the square root turns into
+    1e-6). The products fit 38 digits while sum(x^2) * count(x) stays below 1e20, far above
+    day counts. -#}
 {% macro exact_stddev_samp(expr) -%}
     {{ return(adapter.dispatch('exact_stddev_samp', 'cartcast')(expr)) }}
 {%- endmacro %}
