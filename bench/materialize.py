@@ -337,8 +337,9 @@ def main() -> None:
         results["sqlite"] = (n_stock / stock_s, n / fast_s, ceiling)
         _report("sqlite", n_stock, stock_s, n, fast_s, parity)
         print(
-            f"  ceiling: SQLite alone inserting the same rows (SQL, no Python; median of 3): "
-            f"{ceiling:,.0f} customers/s (inserts: {', '.join(f'{r:,.0f}' for r in inserts)})"
+            f"  ceiling: SQLite alone inserting the same rows (SQL, no Python; median of "
+            f"{len(inserts)}): {ceiling:,.0f} customers/s "
+            f"(inserts: {', '.join(f'{r:,.0f}' for r in inserts)})"
         )
         del stock, fast
         shutil.rmtree(stock_dir, ignore_errors=True)
